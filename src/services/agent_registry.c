@@ -1,0 +1,8 @@
+#include "services/services.h"
+
+/* Placeholder until the service lands; registers nothing. */
+int svc_agent_registry_register(struct server *srv)
+{
+    (void)srv;
+    return 0;
+}
