@@ -1,0 +1,44 @@
+#!/bin/sh
+# Sets up and runs the whole test suite: installs what is missing, builds
+# with -Werror, runs every meson test (unit tests, then the integration
+# tests, each against its own throwaway PostgreSQL, the real arbiterd and
+# real clients), then the unit tests again under AddressSanitizer + UBSan.
+# usage: scripts/test.sh [extra meson test args]
+set -eu
+cd "$(dirname "$0")/.."
+
+scripts/setup-deps.sh
+
+setup() { # builddir, options...
+    dir=$1; shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+    ninja -C "$dir"
+}
+
+setup build -Dwerror=true
+status=0
+meson test -C build --print-errorlogs --num-processes 2 "$@" || status=1
+
+setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+meson test -C build-asan --suite unit --print-errorlogs || status=1
+
+# One plain summary line over both runs.
+/usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0, "TIMEOUT": 0, "ERROR": 0, "UNEXPECTEDPASS": 0, "EXPECTEDFAIL": 0}
+for path in sys.argv[1:]:
+    try:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line).get("result", "ERROR")
+                counts[r] = counts.get(r, 0) + 1
+    except FileNotFoundError:
+        counts["ERROR"] += 1
+failed = counts["FAIL"] + counts["TIMEOUT"] + counts["ERROR"] + counts["UNEXPECTEDPASS"]
+print("%d passed, %d failed, %d skipped" % (counts["OK"] + counts["EXPECTEDFAIL"], failed, counts["SKIP"]))
+PY
+exit $status
