@@ -1,0 +1,55 @@
+"""Admin from another uid is PERMISSION_DENIED while the same client's
+AgentRegistry calls work: the server listens with --socket-mode 0666 and
+the client runs as the unprivileged user nobody (needs root to switch
+users; otherwise SKIP)."""
+import os
+import subprocess
+import sys
+import unittest
+
+from regcommon import harness  # noqa: E402 (regcommon puts it on sys.path)
+from regcommon import RegistryCase, admin_pb2, ar, start_server, stop_server
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def setUpModule():
+    if os.geteuid() != 0:
+        print("SKIP: switching to another uid needs root")
+        sys.exit(77)
+    start_server(socket_mode="0666")
+
+
+def tearDownModule():
+    stop_server()
+
+
+class PeerUid(RegistryCase):
+    def test_other_uid(self):
+        t = self.new_tenant()
+        client = os.path.join(HERE, "peer_client.py")
+        stubs = os.environ["ARBITER_PY_STUBS"]
+        for path in (client, stubs):  # nobody must be able to read both
+            probe = subprocess.run(["runuser", "-u", "nobody", "--", "test", "-r", path])
+            if probe.returncode != 0:
+                self.skipTest("%s is not readable by nobody" % path)
+        from regcommon import SERVER
+        p = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", client,
+                            SERVER.target(), t],
+                           capture_output=True, text=True, timeout=60,
+                           env={"ARBITER_PY_STUBS": stubs, "PATH": "/usr/bin:/bin"})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = {line.split()[0]: line.split()[1] for line in p.stdout.splitlines()}
+        for m in ("GetServerInfo", "GetPoolStats", "CreateTenant", "GetTenant", "ListTenants"):
+            self.assertEqual(got.get(m), "PERMISSION_DENIED", p.stdout)
+        self.assertEqual(got.get("RegisterAgent"), "OK", p.stdout)
+        self.assertEqual(got.get("ListAgents"), "OK", p.stdout)
+        # the tenant the peer tried to create does not exist
+        with self.assertRaises(Exception):
+            self.admin.GetTenant(admin_pb2.GetTenantRequest(id="peer-made"))
+        names = [a.name for a in self.call("ListAgents", ar.ListAgentsRequest(), t).agents]
+        self.assertEqual(names, ["from-peer"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
