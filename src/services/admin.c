@@ -171,7 +171,7 @@ static Arbiter__V1__Tenant *tenant_from_row(rpc_call *call, const db_txn *t, int
     m->id = svc_row_text(&r);
     m->name = svc_row_text(&r);
     m->created_at = svc_row_timestamp(&r);
-    return r.oom ? NULL : m;
+    return r.oom || r.bad ? NULL : m;
 }
 
 static void on_tenant(rpc_call *call, db_txn *t, void *data)

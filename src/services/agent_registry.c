@@ -230,7 +230,7 @@ static Arbiter__V1__Agent *agent_from_row(rpc_call *call, const db_txn *t, int s
     m->load.capacity = svc_row_int32(&r);
     m->agent.registered_at = svc_row_timestamp(&r);
     m->agent.last_active_at = svc_row_timestamp(&r);
-    if (r.oom)
+    if (r.oom || r.bad)
         return NULL;
     m->agent.capabilities = &m->caps;
     m->agent.performance = &m->perf;

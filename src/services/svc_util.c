@@ -1,5 +1,6 @@
 #include "services/svc_util.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -288,9 +289,15 @@ char **svc_row_text_array(svc_row *r, size_t *n)
 {
     char **items = NULL;
 
+    int rc;
+
     *n = 0;
-    if (db_text_array(r->t, r->stmt, r->row, r->col++, r->a, &items, n) < 0) {
-        r->oom = true;
+    rc = db_text_array(r->t, r->stmt, r->row, r->col++, r->a, &items, n);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            r->oom = true;
+        else
+            r->bad = true;
         *n = 0;
         return NULL;
     }
@@ -304,10 +311,11 @@ void svc_row_skip(svc_row *r)
 
 bool svc_row_ok(rpc_call *call, const svc_row *r)
 {
-    if (!r->oom)
-        return true;
-    svc_oom(call);
-    return false;
+    if (r->oom)
+        svc_oom(call);
+    else if (r->bad)
+        rpc_call_finish(call, RPC_INTERNAL, "unexpected column value from the database");
+    return !r->oom && !r->bad;
 }
 
 /* ---- messages -------------------------------------------------------- */

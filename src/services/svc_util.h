@@ -91,14 +91,15 @@ bool svc_page_token_decode(rpc_call *call, const char *field, const char *token,
 
 /* ---- rows ------------------------------------------------------------ */
 
-/* A cursor over one result row: each read takes the next column. Reads
- * that need memory and cannot get it set |oom|; check it once at the end
- * with svc_row_ok(). */
+/* A cursor over one result row: each read takes the next column. A read
+ * that fails (out of memory, or a column that does not parse) sets |oom|
+ * or |bad|; check both once at the end with svc_row_ok(). */
 typedef struct svc_row {
     const db_txn *t; /* borrowed */
     arena *a;        /* borrowed: the call's arena */
     int stmt, row, col;
-    bool oom;
+    bool oom; /* a read ran out of memory */
+    bool bad; /* a column did not parse */
 } svc_row;
 
 /* A cursor at column 0 of row |row| of statement |stmt|. */
@@ -119,7 +120,8 @@ char **svc_row_text_array(svc_row *r, size_t *n);
 void svc_row_skip(svc_row *r);
 
 /* True if every read succeeded; otherwise finishes |call| with
- * RESOURCE_EXHAUSTED and returns false. */
+ * RESOURCE_EXHAUSTED (out of memory) or INTERNAL (unparsable column) and
+ * returns false. */
 bool svc_row_ok(rpc_call *call, const svc_row *r);
 
 /* ---- messages -------------------------------------------------------- */
