@@ -1,1 +1,112 @@
-int main(void) { return 0; }
+/* arbiterd: arguments, configuration and wiring only. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "db/migrate.h"
+#include "server.h"
+#include "util/cfg.h"
+#include "util/log.h"
+
+extern char **environ;
+
+/* SIGTERM/SIGINT: the first starts a graceful shutdown, a second one cuts
+ * the grace period short. uv_signal_t runs this on the loop, so no
+ * async-signal-safety concerns and no global stop flag is needed. */
+struct signals {
+    uv_signal_t term, intr;
+    struct server *srv;
+    int count;
+};
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct signals *s = h->data;
+
+    log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (s->count++ == 0)
+        server_shutdown(s->srv);
+    else
+        server_shutdown_now(s->srv);
+}
+
+static void signals_start(struct signals *s, uv_loop_t *loop, struct server *srv)
+{
+    s->srv = srv;
+    s->count = 0;
+    uv_signal_init(loop, &s->term);
+    uv_signal_init(loop, &s->intr);
+    s->term.data = s->intr.data = s;
+    uv_signal_start(&s->term, on_signal, SIGTERM);
+    uv_signal_start(&s->intr, on_signal, SIGINT);
+    /* Watching for signals must not keep the loop alive by itself: the
+     * loop runs out when the server has closed everything. */
+    uv_unref((uv_handle_t *)&s->term);
+    uv_unref((uv_handle_t *)&s->intr);
+}
+
+static void signals_stop(struct signals *s)
+{
+    uv_close((uv_handle_t *)&s->term, NULL);
+    uv_close((uv_handle_t *)&s->intr, NULL);
+}
+
+static int serve(const struct cfg *cfg)
+{
+    uv_loop_t loop;
+    struct server srv;
+    struct signals sigs;
+    char err[512];
+    int rv;
+
+    signal(SIGPIPE, SIG_IGN); /* write errors arrive as EPIPE instead */
+    if (uv_loop_init(&loop) != 0)
+        return 1;
+    if (server_init(&srv, &loop, cfg) < 0)
+        return 1;
+    rv = server_listen(&srv, err, sizeof(err));
+    if (rv < 0) {
+        fprintf(stderr, "arbiterd: %s\n", err);
+        srv.exit_code = 1;
+        server_shutdown(&srv);
+    }
+    signals_start(&sigs, &loop, &srv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    signals_stop(&sigs);
+    uv_run(&loop, UV_RUN_DEFAULT); /* runs the close callbacks */
+    server_deinit(&srv);
+    if (uv_loop_close(&loop) != 0)
+        log_warn("event loop closed with handles still open");
+    return srv.exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    struct cfg cfg;
+    enum cfg_command cmd;
+    char err[512];
+
+    if (cfg_load(&cfg, argc, argv, environ, &cmd, err, sizeof(err)) < 0) {
+        fprintf(stderr, "arbiterd: %s\n", err);
+        return 2;
+    }
+    switch (cmd) {
+    case CFG_CMD_HELP:
+        cfg_usage(stdout);
+        return 0;
+    case CFG_CMD_VERSION:
+        printf("arbiterd %s\n", ARBITER_VERSION);
+        return 0;
+    case CFG_CMD_MIGRATE:
+        log_level_current = cfg.log_level;
+        return migrate_main(&cfg);
+    case CFG_CMD_SERVE:
+        break;
+    }
+    log_level_current = cfg.log_level;
+    return serve(&cfg);
+}

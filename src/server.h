@@ -54,6 +54,11 @@ int server_listen(struct server *srv, char *err, size_t errlen)
  * file. The loop then runs out. Idempotent. */
 void server_shutdown(struct server *srv);
 
+/* Shutdown without grace (a second SIGTERM/SIGINT): starts server_shutdown()
+ * if needed, answers every running call UNAVAILABLE and closes every
+ * connection at once. */
+void server_shutdown_now(struct server *srv);
+
 /* Stops the server because it must not serve (for example an unsafe
  * database role): logs |why| as an error, sets exit_code and shuts down. */
 void server_fatal(struct server *srv, int exit_code, const char *why);

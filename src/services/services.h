@@ -14,4 +14,11 @@ int svc_admin_register(struct server *srv);
 /* Health: sets the overall status (service "") from the pool's state. */
 void svc_health_set_serving(struct server *srv, int serving);
 
+/* Health at shutdown start: reports NOT_SERVING to every Watch stream, then
+ * ends them with UNAVAILABLE so clients see the stream end. */
+void svc_health_shutdown(struct server *srv);
+
+/* Frees the health state (srv->health); call after the loop ran out. */
+void svc_health_free(struct server *srv);
+
 #endif

@@ -7,12 +7,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util/log.h"
 
 struct cfg {
     /* server */
-    const char *socket_path;       /* --socket, ARBITER_SOCKET; default "arbiterd.sock" */
+    const char *socket_path;       /* --socket, ARBITER_SOCKET; default "./arbiterd.sock" */
     unsigned socket_mode;          /* --socket-mode, octal, default 0660 */
     uint32_t max_message_bytes;    /* --max-message-bytes, default 4 MiB */
     uint32_t max_concurrent_streams; /* --max-concurrent-streams, default 256 */
@@ -40,7 +41,45 @@ struct cfg {
     bool migrate_status;              /* migrate --status */
 };
 
+/* What the command line asks for. */
+enum cfg_command {
+    CFG_CMD_SERVE = 0, /* `arbiterd [serve]` */
+    CFG_CMD_MIGRATE,   /* `arbiterd migrate [--status]` */
+    CFG_CMD_HELP,      /* --help anywhere: print cfg_usage() and exit 0 */
+    CFG_CMD_VERSION,   /* --version anywhere: print the version and exit 0 */
+};
+
 /* Fills |c| with the documented defaults. */
 void cfg_defaults(struct cfg *c);
+
+/* Fills |c| from the defaults, then |envp| (a NULL-terminated "NAME=value"
+ * array such as environ; may be NULL), then argv[1..argc-1]: an optional
+ * subcommand ("serve" or "migrate") followed by flags written "--flag value"
+ * or "--flag=value". Every value is validated (numbers are decimal and
+ * range-checked, the socket mode is octal, pool_min <= pool_max, the metrics
+ * address is loopback). String fields borrow from |argv| and |envp|, which
+ * must outlive |c|.
+ *
+ * Returns 0 and sets *cmd, or -EINVAL and writes one line without a trailing
+ * newline that says what is wrong into |err| (|errlen| bytes). */
+int cfg_load(struct cfg *c, int argc, char *const argv[], char *const envp[],
+             enum cfg_command *cmd, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Prints the usage text: every documented flag with its environment
+ * variable and default. */
+void cfg_usage(FILE *out);
+
+/* Parses a decimal unsigned number with no sign, blanks or suffix into
+ * [min, max]. Returns 0, -EINVAL (not a number) or -ERANGE. */
+int cfg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+    __attribute__((warn_unused_result));
+
+/* Splits "HOST:PORT" (IPv6 as "[::1]:PORT") and checks that HOST is a
+ * loopback address (127.0.0.0/8, ::1 or "localhost") and PORT is 1-65535.
+ * Copies the host (without brackets) into |host|. Returns 0, -EINVAL or
+ * -EADDRNOTAVAIL when the host is not loopback. */
+int cfg_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
+    __attribute__((warn_unused_result));
 
 #endif

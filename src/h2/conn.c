@@ -1,0 +1,389 @@
+#include "h2/conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/conn.h"
+#include "rpc/call_priv.h"
+#include "server.h"
+#include "server_priv.h"
+#include "util/log.h"
+
+/* Flow control: a 4 MiB message must not crawl through 64 KiB windows, so
+ * each stream may have 8 MiB in flight and the connection 16 MiB. */
+#define H2_STREAM_WINDOW (8 << 20)
+#define H2_CONN_WINDOW (16 << 20)
+/* Counted like SETTINGS_MAX_HEADER_LIST_SIZE (name + value + 32 per field);
+ * PROTOCOL-HTTP2.md suggests 8 KiB, we allow twice that. */
+#define H2_MAX_HEADER_LIST 16384
+
+struct h2_conn {
+    net_conn net;             /* embedded socket; net.data == this */
+    uv_prepare_t flusher;     /* runs mem_send before the loop blocks again */
+    struct server *srv;       /* borrowed */
+    nghttp2_session *session; /* owned; NULL once closing */
+    list_node link;           /* in the server's connection list */
+    list_node calls;          /* rpc_call list (one per open stream) */
+    int open_handles;         /* net + flusher; freed when both closed */
+    bool closing, flush_pending;
+};
+
+static void conn_close(h2_conn *c);
+static void on_flush(uv_prepare_t *h);
+
+h2_conn *h2_conn_from_node(list_node *n)
+{
+    return container_of(n, h2_conn, link);
+}
+
+nghttp2_session *h2_conn_session(h2_conn *c)
+{
+    return c->session;
+}
+
+uid_t h2_conn_peer_uid(const h2_conn *c)
+{
+    return c->net.peer_uid;
+}
+
+void h2_conn_want_flush(h2_conn *c)
+{
+    if (c->flush_pending || c->closing)
+        return;
+    /* A prepare handle runs right before the loop polls again, so every
+     * answer produced in this iteration (reads, timers, database results)
+     * leaves in one write, and none waits behind a blocking poll. */
+    c->flush_pending = true;
+    uv_prepare_start(&c->flusher, on_flush);
+}
+
+/* Pulls frames from nghttp2 into the output buffer until it is empty or
+ * the backlog is over the high-water mark, then writes. */
+static void flush(h2_conn *c)
+{
+    const uint8_t *p;
+    ssize_t n;
+
+    while (net_conn_backlog(&c->net) < NET_CONN_HIGH_WATER) {
+        n = nghttp2_session_mem_send(c->session, &p);
+        if (n < 0) {
+            log_debug("conn %p: mem_send: %s", (void *)c, nghttp2_strerror((int)n));
+            conn_close(c);
+            return;
+        }
+        if (n == 0)
+            break;
+        if (net_conn_append(&c->net, p, (size_t)n) < 0) {
+            conn_close(c);
+            return;
+        }
+    }
+    if (net_conn_flush(&c->net) < 0) {
+        conn_close(c);
+        return;
+    }
+    /* Stop reading while the peer does not read our answers. */
+    net_conn_pause(&c->net, net_conn_backlog(&c->net) >= NET_CONN_HIGH_WATER);
+    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
+        net_conn_backlog(&c->net) == 0)
+        conn_close(c);
+}
+
+static void on_flush(uv_prepare_t *h)
+{
+    h2_conn *c = h->data;
+
+    uv_prepare_stop(h);
+    c->flush_pending = false;
+    if (!c->closing)
+        flush(c);
+}
+
+static void on_net_read(net_conn *n, const uint8_t *data, size_t len)
+{
+    h2_conn *c = n->data;
+    ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
+
+    if (rv < 0) {
+        /* Fatal for the session only (a bad preface, a flood, OOM); other
+         * connections are unaffected. */
+        log_debug("conn %p: mem_recv: %s", (void *)c, nghttp2_strerror((int)rv));
+        conn_close(c);
+        return;
+    }
+    h2_conn_want_flush(c);
+}
+
+static void on_net_error(net_conn *n, int err)
+{
+    h2_conn *c = n->data;
+
+    if (err != UV_EOF && err != UV_ECONNRESET)
+        log_debug("conn %p: %s", (void *)c, uv_strerror(err));
+    conn_close(c);
+}
+
+static void on_net_drain(net_conn *n)
+{
+    h2_conn *c = n->data;
+    if (!c->closing)
+        flush(c);
+}
+
+static void handle_closed(h2_conn *c)
+{
+    if (--c->open_handles > 0)
+        return;
+    struct server *srv = c->srv;
+    free(c);
+    server_conn_gone(srv);
+}
+
+static void on_net_close(net_conn *n)
+{
+    handle_closed(n->data);
+}
+
+static void on_flusher_close(uv_handle_t *h)
+{
+    handle_closed(h->data);
+}
+
+static const struct net_conn_ops net_ops = {
+    .on_read = on_net_read,
+    .on_error = on_net_error,
+    .on_drain = on_net_drain,
+    .on_close = on_net_close,
+};
+
+/* Frees every call (their cancel hooks run), the session and the handles. */
+static void conn_close(h2_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    while (!list_empty(&c->calls))
+        rpc_call_on_close(rpc_call_from_node(c->calls.next), NGHTTP2_CANCEL);
+    nghttp2_session_del(c->session);
+    c->session = NULL;
+    list_remove(&c->link);
+    c->srv->stats.open_connections--;
+    net_conn_close(&c->net);
+    uv_close((uv_handle_t *)&c->flusher, on_flusher_close);
+}
+
+void h2_conn_close(h2_conn *c)
+{
+    conn_close(c);
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------ */
+
+static rpc_call *stream_call(nghttp2_session *s, int32_t stream_id)
+{
+    return nghttp2_session_get_stream_user_data(s, stream_id);
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user_data)
+{
+    h2_conn *c = user_data;
+    rpc_call *call;
+
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    call = rpc_call_begin(c->srv, c, frame->hd.stream_id, &c->calls);
+    if (!call)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets just this stream */
+    nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call);
+    return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user_data)
+{
+    rpc_call *call = stream_call(s, frame->hd.stream_id);
+
+    (void)flags;
+    (void)user_data;
+    /* Request trailers (HEADERS after DATA) carry nothing gRPC uses. */
+    if (call && frame->hd.type == NGHTTP2_HEADERS &&
+        frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        rpc_call_on_header(call, name, namelen, value, valuelen);
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user_data)
+{
+    rpc_call *call;
+
+    (void)user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        return 0;
+    /* Callbacks may run after the stream closed: no call, nothing to do. */
+    call = stream_call(s, frame->hd.stream_id);
+    if (!call)
+        return 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        rpc_call_on_headers_end(call);
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+        rpc_call_on_end_stream(call);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
+                         const uint8_t *data, size_t len, void *user_data)
+{
+    rpc_call *call = stream_call(s, stream_id);
+
+    (void)flags;
+    (void)user_data;
+    if (call)
+        rpc_call_on_data(call, data, len);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error_code,
+                           void *user_data)
+{
+    rpc_call *call = stream_call(s, stream_id);
+
+    (void)user_data;
+    if (call) {
+        nghttp2_session_set_stream_user_data(s, stream_id, NULL);
+        rpc_call_on_close(call, error_code);
+    }
+    return 0;
+}
+
+/* gRPC: "if the server sends trailers before the client's END_STREAM, it
+ * should follow them with RST_STREAM(NO_ERROR)" so the client stops
+ * sending. Doing it once the END_STREAM frame really left keeps the order. */
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *user_data)
+{
+    int32_t id = frame->hd.stream_id;
+
+    (void)user_data;
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        nghttp2_session_get_stream_remote_close(s, id) == 0)
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+ssize_t h2_read_response(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
+                         size_t length, uint32_t *data_flags, nghttp2_data_source *source,
+                         void *user_data)
+{
+    (void)session;
+    (void)stream_id;
+    (void)user_data;
+    return rpc_call_pull(source->ptr, buf, length, data_flags);
+}
+
+/* ---- session setup ---------------------------------------------------- */
+
+static int session_new(h2_conn *c)
+{
+    nghttp2_session_callbacks *cbs = NULL;
+    nghttp2_option *opt = NULL;
+    int rv;
+
+    rv = nghttp2_session_callbacks_new(&cbs);
+    if (rv == 0)
+        rv = nghttp2_option_new(&opt);
+    if (rv == 0) {
+        nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+        nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+        nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+        nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+        /* gRPC clients send odd :authority values over Unix sockets (a
+         * path, empty, none): validate the gRPC headers ourselves. */
+        nghttp2_option_set_no_http_messaging(opt, 1);
+        rv = nghttp2_session_server_new2(&c->session, cbs, c, opt);
+    }
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    return rv;
+}
+
+static int send_settings(h2_conn *c)
+{
+    const nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->cfg->max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_LIST},
+    };
+    int rv = nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, 3);
+
+    if (rv == 0)
+        rv = nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0,
+                                                   H2_CONN_WINDOW);
+    return rv;
+}
+
+int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
+{
+    h2_conn *c = calloc(1, sizeof(*c));
+    int rv;
+
+    if (!c)
+        return -ENOMEM;
+    c->srv = srv;
+    list_init(&c->calls);
+    list_init(&c->link);
+    /* If accepting fails after the handle exists, its close callback frees
+     * |c| through handle_closed(), so count it as the one open handle. */
+    c->open_handles = 1;
+    c->closing = true;
+    rv = net_conn_accept(&c->net, listener, &net_ops, c);
+    if (rv < 0) {
+        if (!c->net.closing)
+            free(c);
+        return rv;
+    }
+    c->closing = false;
+    c->open_handles = 2;
+    uv_prepare_init(srv->loop, &c->flusher);
+    c->flusher.data = c;
+    list_push(conns, &c->link);
+    srv->stats.open_connections++;
+    if (session_new(c) != 0 || send_settings(c) != 0) {
+        conn_close(c);
+        return -ENOMEM;
+    }
+    h2_conn_want_flush(c);
+    return 0;
+}
+
+void h2_conn_shutdown_notice(h2_conn *c)
+{
+    if (c->closing)
+        return;
+    nghttp2_submit_shutdown_notice(c->session);
+    h2_conn_want_flush(c);
+}
+
+void h2_conn_goaway(h2_conn *c)
+{
+    if (c->closing)
+        return;
+    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->session),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    h2_conn_want_flush(c);
+}
+
+void h2_conn_cancel_calls(h2_conn *c, int status, const char *msg)
+{
+    list_node *n, *next;
+
+    for (n = c->calls.next; n != &c->calls; n = next) {
+        next = n->next;
+        rpc_call_cancel(rpc_call_from_node(n), (rpc_status)status, msg);
+    }
+    h2_conn_want_flush(c);
+}

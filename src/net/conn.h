@@ -1,0 +1,74 @@
+/* One accepted Unix-socket connection: reads into a fixed buffer and hands
+ * the bytes to its owner; writes go through a pending buffer that is
+ * written with uv_try_write when the socket is free (no allocation in the
+ * common case) and otherwise queued with uv_write. The owner watches
+ * net_conn_backlog() to stop producing above a high-water mark and is told
+ * through on_drain when it fell again (nghttp2 examples'
+ * OUTPUT_WOULDBLOCK_THRESHOLD idea). */
+#ifndef ARBITER_NET_CONN_H
+#define ARBITER_NET_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#define NET_CONN_READ_BUF (64 * 1024)
+#define NET_CONN_HIGH_WATER (256 * 1024) /* stop producing output above this */
+#define NET_CONN_LOW_WATER (64 * 1024)   /* on_drain fires when below this again */
+
+typedef struct net_conn net_conn;
+
+struct net_conn_ops {
+    /* |len| bytes arrived; they are only valid during the call. */
+    void (*on_read)(net_conn *c, const uint8_t *data, size_t len);
+    /* The peer closed (|err| == UV_EOF) or I/O failed; the owner should
+     * close the connection. */
+    void (*on_error)(net_conn *c, int err);
+    /* The backlog dropped below NET_CONN_LOW_WATER. */
+    void (*on_drain)(net_conn *c);
+    /* The handle is closed and no callback will follow: the owner may free
+     * the memory that embeds |c|. */
+    void (*on_close)(net_conn *c);
+};
+
+struct net_conn {
+    uv_pipe_t pipe;                  /* embedded; pipe.data == this */
+    const struct net_conn_ops *ops;  /* borrowed, static */
+    void *data;                      /* borrowed: the owner */
+    uid_t peer_uid;                  /* from SO_PEERCRED */
+    pid_t peer_pid;
+    size_t queued;                   /* bytes in uv_write requests not yet done */
+    uint8_t *out;                    /* owned: pending bytes not yet handed to libuv */
+    size_t out_len, out_cap;
+    bool closing, reading, paused;
+    uint8_t rbuf[NET_CONN_READ_BUF];
+};
+
+/* Accepts a pending connection of |server| into |c| (caller storage that
+ * must stay alive until on_close), reads the peer's credentials and starts
+ * reading. Returns 0 or a negative libuv error; on error the handle is
+ * already closing and on_close will run. */
+int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops,
+                    void *data) __attribute__((warn_unused_result));
+
+/* Copies |len| bytes into the pending buffer. Returns 0 or -ENOMEM. */
+int net_conn_append(net_conn *c, const uint8_t *data, size_t len)
+    __attribute__((warn_unused_result));
+
+/* Hands the pending bytes to the socket. Returns 0 or a negative libuv
+ * error (the owner should then close). */
+int net_conn_flush(net_conn *c) __attribute__((warn_unused_result));
+
+/* Bytes pending plus queued in libuv. */
+size_t net_conn_backlog(const net_conn *c);
+
+/* Stops or restarts reading (backpressure while the output is full). */
+void net_conn_pause(net_conn *c, bool paused);
+
+/* Closes the handle (idempotent); on_close follows from the loop. Pending
+ * output is dropped. */
+void net_conn_close(net_conn *c);
+
+#endif

@@ -1,0 +1,15 @@
+/* What the h2 layer tells the server about its connections (private to
+ * server.c and h2/). */
+#ifndef ARBITER_SERVER_PRIV_H
+#define ARBITER_SERVER_PRIV_H
+
+struct server;
+
+/* A connection finished closing and was freed; during shutdown the server
+ * uses this to notice that every connection is gone. */
+void server_conn_gone(struct server *srv);
+
+/* True once graceful shutdown started (new connections are refused). */
+int server_is_shutting_down(const struct server *srv);
+
+#endif
