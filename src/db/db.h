@@ -101,12 +101,24 @@ bool db_bool(const db_txn *t, int stmt, int row, int col);
 /* A timestamptz column as seconds and nanoseconds since the epoch. */
 void db_timestamp(const db_txn *t, int stmt, int row, int col,
                   int64_t *seconds, int32_t *nanos);
-/* A text[] column, parsed into arena strings. Returns 0 or -ENOMEM. */
+/* A text[] column, parsed into arena strings (NULL column: 0 items; NULL
+ * elements read as ""). Returns 0, -EINVAL or -ENOMEM. */
 int db_text_array(const db_txn *t, int stmt, int row, int col, arena *a,
                   char ***items, size_t *n);
 
 /* Maps a SQLSTATE (5 chars, may be NULL) to a gRPC status, per the one
- * table in DESIGN.md. */
+ * table in DESIGN.md. NULL or malformed → INTERNAL. */
 rpc_status db_error_to_status(const char *sqlstate);
+
+/* Parses PostgreSQL's ISO text form of a timestamptz ("2026-01-02
+ * 03:04:05.123456+00", any UTC offset, optional " BC"; "infinity" reads as
+ * INT64_MAX seconds, "-infinity" as INT64_MIN). Returns 0, or -EINVAL
+ * (outputs untouched). */
+int db_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos);
+
+/* Parses a one-dimensional text[] in PostgreSQL's output form ("{a,\"b c\"}")
+ * into |a|; NULL elements read as "". Returns 0, -EINVAL for a malformed or
+ * multi-dimensional value, or -ENOMEM. Outputs are written only on success. */
+int db_parse_text_array(const char *s, arena *a, char ***items, size_t *n);
 
 #endif

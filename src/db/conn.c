@@ -1,0 +1,645 @@
+/* One PostgreSQL connection: non-blocking connect, the start-up role check,
+ * and one pipelined segment per call (settings + statements + Sync). See
+ * conn.h for the state machine. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/pool_priv.h"
+#include "util/log.h"
+
+#define SETTINGS_NAME "arbiter_settings"
+/* The first column reads the tenant before this call sets it: anything but
+ * NULL (never set on this connection) or '' (reverted at the last Sync)
+ * means a setting leaked from an earlier call, and the connection is
+ * destroyed. */
+#define SETTINGS_SQL                                                                               \
+    "SELECT current_setting('app.current_tenant', true), "                                         \
+    "set_config('app.current_tenant', $1, true), set_config('app.current_user', $2, true), "       \
+    "set_config('app.current_session', $3, true), set_config('statement_timeout', $4, true)"
+/* The role check: superuser, BYPASSRLS, or owning (being a member of the
+ * owner of) any non-system table means row level security does not bind. */
+#define CHECK_SQL                                                                                  \
+    "SELECT r.rolname, r.rolsuper, r.rolbypassrls, "                                               \
+    "(SELECT count(*) FROM pg_catalog.pg_class c "                                                 \
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "                                    \
+    "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "                                                \
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "                                   \
+    "AND n.nspname NOT LIKE 'pg\\_toast%' "                                                        \
+    "AND pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER')) "                                    \
+    "FROM pg_catalog.pg_roles r WHERE r.rolname = current_user"
+
+struct db_cancel_req {
+    uv_work_t work;
+    PGcancel *cancel; /* owned */
+    db_conn *conn;    /* borrowed; NULL once the connection closed */
+    db_pool *pool;    /* borrowed */
+};
+
+static void on_poll(uv_poll_t *h, int status, int events);
+static void conn_lost(db_conn *c, const char *why);
+
+static void conn_free(db_conn *c)
+{
+    db_pool *p = c->pool;
+
+    PQfinish(c->pg);
+    db_list_remove(&c->node);
+    p->n[c->state]--;
+    free(c->prepared);
+    free(c);
+    pool_conn_freed(p);
+}
+
+static void on_poll_closed_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_conn_poll_closed(uv_handle_t *h)
+{
+    struct db_poll *pp = h->data;
+    db_conn *c = pp->conn;
+
+    free(pp);
+    conn_free(c);
+}
+
+/* Polls PQsocket() for |events|, replacing the poll handle when libpq
+ * switched sockets. During connect the handle is always restarted, which
+ * re-registers the fd even when libpq reopened the same number. */
+static int conn_watch(db_conn *c, int events)
+{
+    int fd = PQsocket(c->pg), rv;
+    bool restart = c->state == DB_CONN_CONNECTING;
+
+    if (fd < 0)
+        return -EBADF;
+    if (c->poll != NULL && fd != c->fd) {
+        c->poll->conn = NULL;
+        uv_close((uv_handle_t *)&c->poll->handle, on_poll_closed_free);
+        c->poll = NULL;
+    }
+    if (c->poll == NULL) {
+        struct db_poll *pp = calloc(1, sizeof(*pp));
+
+        if (pp == NULL)
+            return -ENOMEM;
+        rv = uv_poll_init(c->pool->loop, &pp->handle, fd);
+        if (rv < 0) {
+            free(pp);
+            return rv;
+        }
+        pp->handle.data = pp;
+        pp->conn = c;
+        c->poll = pp;
+        c->fd = fd;
+        restart = true;
+    }
+    if (!restart && events == c->events)
+        return 0;
+    c->events = events;
+    return uv_poll_start(&c->poll->handle, events, on_poll);
+}
+
+/* Sends what libpq buffered; polls for writability while some is left. */
+static int conn_flush(db_conn *c)
+{
+    int r = PQflush(c->pg);
+
+    if (r < 0)
+        return -EIO;
+    return conn_watch(c, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+}
+
+static void conn_expect(db_conn *c, enum db_expect_kind kind, int item, const char *name)
+{
+    struct db_expect *e = &c->expect[c->nexpect++];
+
+    e->kind = (unsigned char)kind;
+    e->item = (unsigned char)item;
+    e->name = name;
+}
+
+int conn_open(db_pool *p)
+{
+    static const char *const kw[] = {"options", "dbname", "application_name", NULL};
+    const char *vals[] = {"-c TimeZone=UTC -c DateStyle=ISO", p->cfg->database_url, "arbiterd",
+                          NULL};
+    uint64_t lt = p->cfg->max_lifetime_ms;
+    db_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return -ENOMEM;
+    c->pg = PQconnectStartParams(kw, vals, 1);
+    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
+        log_debug("db: connect: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        PQfinish(c->pg);
+        free(c);
+        return -ECONNREFUSED;
+    }
+    c->pool = p;
+    c->id = ++p->next_conn_id;
+    c->created_ms = uv_now(p->loop);
+    /* lifetime jittered by +-10 % so connections do not expire together */
+    c->expires_ms = c->created_ms + lt - lt / 10 + (lt ? pool_rand(p) % (lt / 5 + 1) : 0);
+    c->state = DB_CONN_CONNECTING;
+    db_list_push_back(&p->lists[DB_CONN_CONNECTING], &c->node);
+    p->n[DB_CONN_CONNECTING]++;
+    p->n_conns++;
+    /* "behave as if PQconnectPoll last returned PGRES_POLLING_WRITING" */
+    if (conn_watch(c, UV_WRITABLE) < 0) {
+        conn_close(c, "cannot poll the socket");
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Connected: switch to non-blocking pipeline mode and run the check. */
+static void conn_established(db_conn *c)
+{
+    db_pool *p = c->pool;
+
+    if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
+        conn_lost(c, "cannot enter pipeline mode");
+        return;
+    }
+    c->backend_pid = PQbackendPID(c->pg);
+    if (p->lost_pending > 0) {
+        p->lost_pending--;
+        p->stats_reconnects++;
+    }
+    pool_list_move(p, c, DB_CONN_CHECKING, false);
+    c->nexpect = c->iexpect = 0;
+    if (PQsendQueryParams(c->pg, CHECK_SQL, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(c->pg) != 1) {
+        conn_lost(c, "cannot send the role check");
+        return;
+    }
+    conn_expect(c, DB_EXP_CHECK, 0, NULL);
+    if (conn_flush(c) < 0)
+        conn_lost(c, "flush failed");
+}
+
+static void conn_connect_step(db_conn *c)
+{
+    db_pool *p = c->pool;
+    int rv = 0;
+
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_READING:
+        rv = conn_watch(c, UV_READABLE);
+        break;
+    case PGRES_POLLING_WRITING:
+        rv = conn_watch(c, UV_WRITABLE);
+        break;
+    case PGRES_POLLING_OK:
+        conn_established(c);
+        return;
+    default:
+        rv = -ECONNREFUSED;
+        break;
+    }
+    if (rv < 0) {
+        if (!p->down)
+            log_warn("db: connecting failed: %.200s", PQerrorMessage(c->pg));
+        conn_close(c, "connect failed");
+        pool_connect_failed(p);
+    }
+}
+
+static bool conn_has_prepared(const db_conn *c, const char *name)
+{
+    for (size_t i = 0; i < c->nprepared; i++)
+        if (strcmp(c->prepared[i], name) == 0)
+            return true;
+    for (int i = 0; i < c->nexpect; i++)
+        if (c->expect[i].kind == DB_EXP_PREPARE && strcmp(c->expect[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+static void conn_mark_prepared(db_conn *c, const char *name)
+{
+    if (c->nprepared == c->cap_prepared) {
+        size_t cap = c->cap_prepared ? c->cap_prepared * 2 : 16;
+        const char **v = realloc(c->prepared, cap * sizeof(*v));
+
+        if (v == NULL)
+            return; /* it will be prepared again and fail: the conn is then closed */
+        c->prepared = v;
+        c->cap_prepared = cap;
+    }
+    c->prepared[c->nprepared++] = name;
+}
+
+/* Sends one statement (preparing it first when this connection has not). */
+static int send_stmt(db_conn *c, const char *name, const char *sql, int n, const char *const *v,
+                     int item, enum db_expect_kind kind)
+{
+    if (c->pool->cfg->no_prepared_statements) {
+        if (PQsendQueryParams(c->pg, sql, n, NULL, v, NULL, NULL, 0) != 1)
+            return -EIO;
+    } else {
+        if (!conn_has_prepared(c, name)) {
+            if (PQsendPrepare(c->pg, name, sql, 0, NULL) != 1)
+                return -EIO;
+            conn_expect(c, DB_EXP_PREPARE, 0, name);
+        }
+        if (PQsendQueryPrepared(c->pg, name, n, v, NULL, NULL, 0) != 1)
+            return -EIO;
+    }
+    conn_expect(c, kind, item, NULL);
+    return 0;
+}
+
+/* statement_timeout for this call: min(remaining deadline, the flag). */
+static void call_timeout(const db_conn *c, uint64_t remaining, char *buf, size_t len)
+{
+    uint64_t st = c->pool->cfg->statement_timeout_ms ? c->pool->cfg->statement_timeout_ms : UINT64_MAX;
+    uint64_t to = remaining < st ? remaining : st;
+
+    if (to == UINT64_MAX)
+        snprintf(buf, len, "0");
+    else
+        snprintf(buf, len, "%" PRIu64, to ? to : 1);
+}
+
+static int send_segment(db_conn *c, db_txn *t, uint64_t remaining)
+{
+    char timeout[32];
+    const char *tenant = rpc_call_tenant(t->call), *user = rpc_call_user(t->call);
+    const char *session = rpc_call_session(t->call);
+    const char *sv[4];
+
+    call_timeout(c, remaining, timeout, sizeof(timeout));
+    sv[0] = tenant ? tenant : "";
+    sv[1] = user ? user : "";
+    sv[2] = session ? session : "";
+    sv[3] = timeout;
+    c->nexpect = c->iexpect = 0;
+    c->got_result = false;
+    c->seg_failed = false;
+    if (send_stmt(c, SETTINGS_NAME, SETTINGS_SQL, 4, sv, 0, DB_EXP_SETTINGS) < 0)
+        return -EIO;
+    for (int i = 0; i < t->nitems; i++) {
+        const struct db_txn_item *it = &t->items[i];
+
+        if (send_stmt(c, it->stmt->name, it->stmt->sql, it->nvalues,
+                      (const char *const *)it->values, i, DB_EXP_EXEC) < 0)
+            return -EIO;
+    }
+    if (PQpipelineSync(c->pg) != 1)
+        return -EIO;
+    return conn_flush(c);
+}
+
+void conn_start(db_conn *c, db_txn *t)
+{
+    uint64_t remaining = rpc_call_remaining_ms(t->call);
+
+    if (remaining == 0) {
+        db_txn_fail(t, RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded");
+        db_txn_complete(t);
+        return;
+    }
+    t->state = DB_TXN_RUNNING;
+    t->conn = c;
+    c->txn = t;
+    pool_list_move(c->pool, c, DB_CONN_BUSY, false);
+    if (send_segment(c, t, remaining) < 0)
+        conn_lost(c, "sending failed");
+}
+
+/* Builds the refusal text for an unsafe role into the pool's buffer. */
+static const char *refusal(db_pool *p, const PGresult *r)
+{
+    const char *role = PQgetvalue(r, 0, 0);
+    long owned = strtol(PQgetvalue(r, 0, 3), NULL, 10);
+    char what[96];
+
+    if (PQgetvalue(r, 0, 1)[0] == 't')
+        snprintf(what, sizeof(what), "is a superuser");
+    else if (PQgetvalue(r, 0, 2)[0] == 't')
+        snprintf(what, sizeof(what), "has BYPASSRLS");
+    else if (owned > 0)
+        snprintf(what, sizeof(what), "owns (or is a member of the owner of) %ld table(s)", owned);
+    else
+        return NULL;
+    snprintf(p->fatal_why, sizeof(p->fatal_why),
+             "database role \"%.63s\" %s, so row level security would not isolate tenants; "
+             "connect as the unprivileged application role instead (--database-url "
+             "\"... user=arbiter_app\": LOGIN NOSUPERUSER NOBYPASSRLS, owning nothing, granted "
+             "by `arbiterd migrate`), or pass --allow-rls-bypass for local experiments only",
+             role, what);
+    return p->fatal_why;
+}
+
+static void conn_check_result(db_conn *c, const PGresult *r)
+{
+    db_pool *p = c->pool;
+    const char *why;
+
+    if (PQntuples(r) != 1 || PQnfields(r) != 4) {
+        c->seg_failed = true;
+        return;
+    }
+    why = refusal(p, r);
+    if (why == NULL)
+        return;
+    if (p->cfg->allow_rls_bypass) {
+        if (!p->warned_bypass)
+            log_warn("db: WARNING: %s (serving anyway because of --allow-rls-bypass)", why);
+        p->warned_bypass = true;
+        return;
+    }
+    c->check_failed = true;
+    pool_fatal(p, why);
+}
+
+static void conn_segment_error(db_conn *c, const struct db_expect *e, const PGresult *r)
+{
+    const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    db_txn *t = c->txn;
+
+    if (c->seg_failed)
+        return;
+    c->seg_failed = true;
+    pool_count_error(c->pool, ss);
+    if (t == NULL) {
+        if (c->state == DB_CONN_CHECKING)
+            log_warn("db: connection check failed (SQLSTATE %s)", ss ? ss : "none");
+        return;
+    }
+    if (ss == NULL && PQstatus(c->pg) == CONNECTION_BAD) {
+        db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database connection lost");
+        return;
+    }
+    db_txn_fail_sqlstate(t, ss);
+    if (t->status == RPC_INTERNAL)
+        log_warn("db: statement %s failed with SQLSTATE %s",
+                 e->kind == DB_EXP_EXEC ? t->items[e->item].stmt->name : SETTINGS_NAME,
+                 ss ? ss : "none");
+}
+
+static void conn_settings_result(db_conn *c, const PGresult *r)
+{
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && PQgetvalue(r, 0, 0)[0] != '\0') {
+        log_error("db: connection %" PRIu64 ": app.current_tenant leaked from an earlier call; "
+                  "destroying the connection", c->id);
+        c->poisoned = true;
+        c->seg_failed = true;
+        if (c->txn != NULL)
+            db_txn_fail(c->txn, RPC_INTERNAL, NULL, "database error");
+    }
+}
+
+/* One result for the current expected item. Takes ownership of |r|. */
+static void conn_take(db_conn *c, PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    const struct db_expect *e = c->iexpect < c->nexpect ? &c->expect[c->iexpect] : NULL;
+
+    if (e == NULL) {
+        c->poisoned = true; /* more results than commands: never reuse */
+    } else if (st == PGRES_PIPELINE_ABORTED) {
+        /* skipped after the segment's first error */
+    } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        conn_segment_error(c, e, r);
+    } else if (e->kind == DB_EXP_CHECK) {
+        conn_check_result(c, r);
+    } else if (e->kind == DB_EXP_PREPARE) {
+        conn_mark_prepared(c, e->name);
+    } else if (e->kind == DB_EXP_SETTINGS) {
+        conn_settings_result(c, r);
+    } else if (c->txn != NULL && c->txn->items[e->item].res == NULL) {
+        c->txn->items[e->item].res = r;
+        return;
+    }
+    PQclear(r);
+}
+
+/* A successful segment still fails when a DB_STMT_ONE_ROW found nothing. */
+static void check_one_row(db_txn *t)
+{
+    for (int i = 0; i < t->nitems && !t->failed; i++) {
+        const db_stmt *s = t->items[i].stmt;
+
+        if ((s->flags & DB_STMT_ONE_ROW) && PQntuples(t->items[i].res) == 0)
+            db_txn_fail(t, RPC_NOT_FOUND, NULL, s->not_found ? s->not_found : "not found");
+    }
+}
+
+static void conn_check_done(db_conn *c)
+{
+    db_pool *p = c->pool;
+
+    if (c->check_failed) {
+        conn_close(c, "role refused");
+        return;
+    }
+    if (c->seg_failed) {
+        conn_close(c, "check failed");
+        pool_connect_failed(p);
+        return;
+    }
+    pool_conn_established(p);
+    pool_conn_release(p, c);
+}
+
+/* The Sync result arrived: the segment is over. */
+static void conn_segment_done(db_conn *c)
+{
+    db_txn *t = c->txn;
+
+    c->nexpect = c->iexpect = 0;
+    c->got_result = false;
+    if (c->state == DB_CONN_CHECKING) {
+        conn_check_done(c);
+        return;
+    }
+    c->txn = NULL;
+    if (t != NULL) {
+        t->conn = NULL;
+        if (!t->failed)
+            check_one_row(t);
+        db_txn_complete(t);
+    }
+    if (c->state != DB_CONN_BUSY)
+        return; /* closed meanwhile (e.g. the handler shut the server down) */
+    if (c->cancel != NULL) {
+        c->sync_seen = true; /* released when the cancel request is done */
+        return;
+    }
+    pool_conn_release(c->pool, c);
+}
+
+/* Reads every result that is complete. May close or release |c|. */
+static void conn_read(db_conn *c)
+{
+    while (c->state != DB_CONN_CLOSING && !PQisBusy(c->pg)) {
+        PGresult *r = PQgetResult(c->pg);
+
+        if (r == NULL) {
+            if (!c->got_result)
+                break;
+            c->got_result = false;
+            c->iexpect++;
+            continue;
+        }
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            conn_segment_done(c);
+            return;
+        }
+        conn_take(c, r);
+        c->got_result = true;
+    }
+    if (c->state != DB_CONN_CLOSING && PQstatus(c->pg) == CONNECTION_BAD)
+        conn_lost(c, "connection lost");
+}
+
+static void conn_io(db_conn *c, int events)
+{
+    PGnotify *n;
+
+    if ((events & UV_READABLE) && PQconsumeInput(c->pg) != 1) {
+        conn_lost(c, "connection lost");
+        return;
+    }
+    while ((n = PQnotifies(c->pg)) != NULL)
+        PQfreemem(n);
+    if (conn_flush(c) < 0) {
+        conn_lost(c, "flush failed");
+        return;
+    }
+    conn_read(c);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct db_poll *pp = h->data;
+    db_conn *c = pp->conn;
+
+    if (c == NULL)
+        return;
+    if (status < 0 && c->state != DB_CONN_CONNECTING) {
+        conn_lost(c, uv_strerror(status));
+        return;
+    }
+    switch (c->state) {
+    case DB_CONN_CONNECTING:
+        conn_connect_step(c);
+        break;
+    case DB_CONN_CHECKING:
+    case DB_CONN_IDLE:
+    case DB_CONN_BUSY:
+        conn_io(c, events);
+        break;
+    case DB_CONN_CLOSING:
+        break;
+    }
+}
+
+/* The connection broke: fail its call, replace it. */
+static void conn_lost(db_conn *c, const char *why)
+{
+    db_pool *p = c->pool;
+    enum db_conn_state was = c->state;
+
+    if (was == DB_CONN_CLOSING)
+        return;
+    log_debug("db: connection %" PRIu64 " lost: %s", c->id, why);
+    conn_close(c, why);
+    if (was == DB_CONN_CONNECTING || was == DB_CONN_CHECKING) {
+        pool_connect_failed(p);
+        return;
+    }
+    p->lost_pending++;
+    pool_maintain(p);
+}
+
+void conn_close(db_conn *c, const char *why)
+{
+    db_pool *p = c->pool;
+    db_txn *t = c->txn;
+
+    if (c->state == DB_CONN_CLOSING)
+        return;
+    log_debug("db: closing connection %" PRIu64 " (%s)", c->id, why);
+    c->txn = NULL;
+    pool_list_move(p, c, DB_CONN_CLOSING, false);
+    if (c->cancel != NULL) {
+        c->cancel->conn = NULL;
+        c->cancel = NULL;
+    }
+    if (c->poll != NULL) {
+        uv_poll_stop(&c->poll->handle);
+        uv_close((uv_handle_t *)&c->poll->handle, on_conn_poll_closed);
+        c->poll = NULL;
+    } else {
+        conn_free(c);
+    }
+    if (t != NULL) {
+        t->conn = NULL;
+        db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database connection lost");
+        db_txn_complete(t);
+    }
+}
+
+static void cancel_work(uv_work_t *w)
+{
+    struct db_cancel_req *req = w->data;
+    char err[256];
+
+    /* Blocking: connects to the postmaster. Runs on the libuv thread pool. */
+    PQcancel(req->cancel, err, sizeof(err));
+}
+
+static void cancel_after(uv_work_t *w, int status)
+{
+    struct db_cancel_req *req = w->data;
+    db_conn *c = req->conn;
+    db_pool *p = req->pool;
+
+    (void)status;
+    PQfreeCancel(req->cancel);
+    free(req);
+    if (c != NULL) {
+        c->cancel = NULL;
+        if (c->sync_seen && c->state == DB_CONN_BUSY) {
+            c->sync_seen = false;
+            pool_conn_release(p, c);
+        }
+    }
+    pool_cancel_finished(p);
+}
+
+void conn_detach(db_conn *c)
+{
+    db_pool *p = c->pool;
+    struct db_cancel_req *req;
+
+    if (c->txn != NULL)
+        c->txn->conn = NULL;
+    c->txn = NULL;
+    if (c->cancel != NULL || p->closing)
+        return;
+    req = calloc(1, sizeof(*req));
+    if (req == NULL)
+        return; /* statement_timeout still bounds the query */
+    req->cancel = PQgetCancel(c->pg);
+    req->conn = c;
+    req->pool = p;
+    req->work.data = req;
+    if (req->cancel == NULL || uv_queue_work(p->loop, &req->work, cancel_work, cancel_after) < 0) {
+        PQfreeCancel(req->cancel);
+        free(req);
+        return;
+    }
+    c->cancel = req;
+    c->sync_seen = false;
+    p->n_cancels++;
+}

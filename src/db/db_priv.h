@@ -1,0 +1,117 @@
+/* Private to src/db/: the transaction object shared by the handler API
+ * (txn.c) and the pool (pool.c). Nothing outside src/db/ includes this. */
+#ifndef ARBITER_DB_DB_PRIV_H
+#define ARBITER_DB_DB_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "db/db.h"
+#include "db/pool.h"
+
+/* An intrusive circular doubly linked list (a head points at itself when
+ * empty); elements are recovered with DB_CONTAINER_OF. */
+typedef struct db_list {
+    struct db_list *prev, *next;
+} db_list;
+
+#define DB_CONTAINER_OF(ptr, type, member)                                     \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+static inline void db_list_init(db_list *h)
+{
+    h->prev = h;
+    h->next = h;
+}
+
+static inline bool db_list_empty(const db_list *h)
+{
+    return h->next == h;
+}
+
+static inline void db_list_push_back(db_list *h, db_list *n)
+{
+    n->prev = h->prev;
+    n->next = h;
+    h->prev->next = n;
+    h->prev = n;
+}
+
+static inline void db_list_push_front(db_list *h, db_list *n)
+{
+    n->next = h->next;
+    n->prev = h;
+    h->next->prev = n;
+    h->next = n;
+}
+
+/* Unlinks |n| and leaves it self-linked, so a second remove is harmless. */
+static inline void db_list_remove(db_list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    db_list_init(n);
+}
+
+enum db_txn_state {
+    DB_TXN_NEW,     /* being built by the handler */
+    DB_TXN_QUEUED,  /* waiting for a connection */
+    DB_TXN_RUNNING, /* sent on a connection, waiting for the Sync */
+    DB_TXN_DONE,    /* completed or cancelled: the pool forgets it */
+};
+
+/* One statement of a transaction and its parameters (text format). */
+struct db_txn_item {
+    const db_stmt *stmt;  /* borrowed, static */
+    const char **values;  /* arena: stmt->nparams entries, NULL = SQL NULL */
+    int nvalues;          /* how many were added */
+    PGresult *res;        /* owned: the result, cleared after |done| */
+};
+
+struct db_txn {
+    struct db_pool *pool; /* borrowed; NULL = no database */
+    rpc_call *call;       /* borrowed */
+    arena *arena;         /* borrowed: the call's */
+    struct db_txn_item items[DB_TXN_MAX_STMTS];
+    int nitems;
+    enum db_txn_state state;
+    bool failed;          /* status/message are set */
+    rpc_status status;
+    const char *message;  /* static or arena */
+    char sqlstate[6];
+    db_done_fn done;
+    void *data;
+    /* pool bookkeeping */
+    db_list node;         /* wait queue */
+    uint64_t enqueued_ms;
+    uint64_t expires_ms;  /* acquire wait ends */
+    bool deadline_bound;  /* the call's deadline (not acquire_timeout) bounds the wait */
+    struct db_conn *conn; /* borrowed while RUNNING */
+};
+
+/* Records the first error of |t| (later ones are ignored). |sqlstate| may be
+ * NULL. |message| must be static or live in the call's arena. */
+void db_txn_fail(db_txn *t, rpc_status status, const char *sqlstate, const char *message);
+
+/* Fails |t| from a SQLSTATE with the mapped status and a generic message
+ * that carries the SQLSTATE but never SQL text or row data. */
+void db_txn_fail_sqlstate(db_txn *t, const char *sqlstate);
+
+/* Runs the handler's |done| once (clearing the call's cancel hook first),
+ * then clears the results. |t| must not be used by the pool afterwards. */
+void db_txn_complete(db_txn *t);
+
+/* Drops the results collected so far (a cancelled call). */
+void db_txn_clear_results(db_txn *t);
+
+/* pool.c: queues or dispatches |t|; the pool completes it exactly once
+ * unless the call is cancelled first. */
+void db_pool_submit(struct db_pool *pool, db_txn *t);
+
+/* A generic client-safe message for a status, e.g. "already exists". */
+const char *db_status_text(rpc_status s);
+
+#endif

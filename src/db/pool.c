@@ -1,0 +1,524 @@
+/* The pool: connection lists, the FIFO wait queue, recovery with backoff,
+ * housekeeping, statistics. The per-connection protocol work lives in
+ * conn.c; both share pool_priv.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/pool_priv.h"
+#include "util/log.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_MAX_MS 10000
+
+static void pool_check_closed(db_pool *p);
+static void on_maint_timer(uv_timer_t *h);
+static void on_wait_timer(uv_timer_t *h);
+
+uint64_t pool_rand(db_pool *p)
+{
+    /* xorshift64*: jitter only, no security use */
+    p->rng ^= p->rng >> 12;
+    p->rng ^= p->rng << 25;
+    p->rng ^= p->rng >> 27;
+    return p->rng * 2685821657736338717ull;
+}
+
+int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_events *events,
+                db_pool **out)
+{
+    db_pool *p;
+    PQconninfoOption *opts;
+    char *err = NULL;
+
+    if (cfg->database_url == NULL)
+        return -EINVAL;
+    opts = PQconninfoParse(cfg->database_url, &err);
+    if (opts == NULL) {
+        PQfreemem(err);
+        return err != NULL ? -EINVAL : -ENOMEM;
+    }
+    PQconninfoFree(opts);
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    p->loop = loop;
+    p->cfg = cfg;
+    if (events != NULL)
+        p->events = *events;
+    p->pool_max = cfg->pool_max ? cfg->pool_max : 1;
+    p->pool_min = cfg->pool_min < p->pool_max ? cfg->pool_min : p->pool_max;
+    p->rng = (uint64_t)uv_hrtime() | 1;
+    for (int i = 0; i < DB_CONN_NSTATES; i++)
+        db_list_init(&p->lists[i]);
+    db_list_init(&p->waiters);
+    uv_timer_init(loop, &p->maint_timer);
+    p->maint_timer.data = p;
+    uv_timer_init(loop, &p->wait_timer);
+    p->wait_timer.data = p;
+    p->handles_open = 2;
+    p->tick_ms = pool_tick_ms(cfg);
+    uv_timer_start(&p->maint_timer, on_maint_timer, p->tick_ms, p->tick_ms);
+    pool_maintain(p);
+    *out = p;
+    return 0;
+}
+
+/* Housekeeping period: fine enough for short test timeouts, at most 1 s. */
+uint64_t pool_tick_ms(const struct cfg *cfg)
+{
+    uint64_t t = 1000;
+
+    if (cfg->idle_timeout_ms && cfg->idle_timeout_ms / 4 < t)
+        t = cfg->idle_timeout_ms / 4;
+    if (cfg->max_lifetime_ms && cfg->max_lifetime_ms / 10 < t)
+        t = cfg->max_lifetime_ms / 10;
+    return t < 20 ? 20 : t;
+}
+
+bool db_pool_serving(const db_pool *p)
+{
+    return p->ever_ok && !p->down && !p->fatal && !p->closing;
+}
+
+/* Tells the server when serving flips. */
+static void pool_set_serving(db_pool *p)
+{
+    bool s = db_pool_serving(p);
+
+    if (s == p->reported_serving)
+        return;
+    p->reported_serving = s;
+    log_info("db: %s", s ? "database reachable, serving" : "database unreachable, not serving");
+    if (p->events.serving_changed != NULL)
+        p->events.serving_changed(p->events.data, s);
+}
+
+void pool_conn_established(db_pool *p)
+{
+    p->failures = 0;
+    p->retry_at_ms = 0;
+    p->down = false;
+    p->ever_ok = true;
+    pool_set_serving(p);
+}
+
+void pool_fatal(db_pool *p, const char *why)
+{
+    if (p->fatal)
+        return;
+    p->fatal = true;
+    log_error("db: %s", why);
+    pool_fail_waiters(p, RPC_UNAVAILABLE, "database role refused");
+    pool_set_serving(p);
+    if (p->events.fatal != NULL)
+        p->events.fatal(p->events.data, why);
+}
+
+/* A connect attempt failed: back off, and when nothing works any more,
+ * fail fast. */
+void pool_connect_failed(db_pool *p)
+{
+    uint64_t delay;
+
+    p->stats_connect_errors++;
+    p->failures++;
+    delay = BACKOFF_MIN_MS;
+    for (uint32_t i = 1; i < p->failures && delay < BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    delay = delay / 2 + pool_rand(p) % (delay / 2 + 1); /* jitter in [d/2, d] */
+    p->retry_at_ms = uv_now(p->loop) + delay;
+    if (pool_live(p) == 0) {
+        if (!p->down)
+            log_warn("db: cannot connect to the database; retrying with backoff");
+        p->down = true;
+        pool_fail_waiters(p, RPC_UNAVAILABLE, "database unavailable");
+        pool_set_serving(p);
+    }
+}
+
+uint32_t pool_live(const db_pool *p)
+{
+    return p->n[DB_CONN_IDLE] + p->n[DB_CONN_BUSY];
+}
+
+/* How many connections should exist (or be on their way) right now. */
+static uint32_t pool_target(const db_pool *p)
+{
+    uint32_t t = p->n[DB_CONN_BUSY] + p->n_waiting;
+
+    if (t < p->pool_min)
+        t = p->pool_min;
+    if (t == 0 && (!p->ever_ok || p->down))
+        t = 1; /* probe, so Health can turn SERVING */
+    return t > p->pool_max ? p->pool_max : t;
+}
+
+/* Opens connections up to the target; one at a time while failing. */
+void pool_maintain(db_pool *p)
+{
+    uint32_t have, target;
+    uint64_t now = uv_now(p->loop);
+
+    if (p->closing || p->fatal)
+        return;
+    if (p->retry_at_ms > now)
+        return; /* the maintenance tick retries */
+    target = pool_target(p);
+    have = pool_live(p) + p->n[DB_CONN_CONNECTING] + p->n[DB_CONN_CHECKING];
+    while (have < target) {
+        if (p->failures > 0 && p->n[DB_CONN_CONNECTING] + p->n[DB_CONN_CHECKING] > 0)
+            break;
+        if (conn_open(p) < 0) {
+            pool_connect_failed(p);
+            break;
+        }
+        have++;
+    }
+}
+
+void pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front)
+{
+    db_list_remove(&c->node);
+    p->n[c->state]--;
+    c->state = to;
+    p->n[to]++;
+    if (front)
+        db_list_push_front(&p->lists[to], &c->node);
+    else
+        db_list_push_back(&p->lists[to], &c->node);
+}
+
+/* Acquire-wait samples for the percentiles. */
+static void record_wait(db_pool *p, uint64_t ms)
+{
+    p->wait_ring[p->wait_pos % DB_WAIT_RING] = (uint32_t)(ms > UINT32_MAX ? UINT32_MAX : ms);
+    p->wait_pos++;
+}
+
+/* Hands idle connections to waiters, oldest waiter first. */
+void pool_dispatch(db_pool *p)
+{
+    while (!db_list_empty(&p->waiters) && !db_list_empty(&p->lists[DB_CONN_IDLE])) {
+        db_txn *t = DB_CONTAINER_OF(p->waiters.next, db_txn, node);
+        db_conn *c = DB_CONTAINER_OF(p->lists[DB_CONN_IDLE].next, db_conn, node);
+
+        db_list_remove(&t->node);
+        p->n_waiting--;
+        p->stats_acquired++;
+        record_wait(p, uv_now(p->loop) - t->enqueued_ms);
+        conn_start(c, t);
+    }
+    if (db_list_empty(&p->waiters)) {
+        uv_timer_stop(&p->wait_timer);
+        p->wait_due_ms = UINT64_MAX;
+    }
+}
+
+void pool_fail_waiters(db_pool *p, rpc_status status, const char *msg)
+{
+    while (!db_list_empty(&p->waiters)) {
+        db_txn *t = DB_CONTAINER_OF(p->waiters.next, db_txn, node);
+
+        db_list_remove(&t->node);
+        p->n_waiting--;
+        db_txn_fail(t, status, NULL, msg);
+        db_txn_complete(t);
+    }
+    uv_timer_stop(&p->wait_timer);
+}
+
+/* The cancel hook of a call whose txn is queued or in flight. */
+static void on_call_cancel(rpc_call *call, void *data)
+{
+    db_txn *t = data;
+    db_pool *p = t->pool;
+
+    (void)call;
+    if (t->state == DB_TXN_QUEUED) {
+        db_list_remove(&t->node);
+        p->n_waiting--;
+    } else if (t->state == DB_TXN_RUNNING && t->conn != NULL) {
+        conn_detach(t->conn);
+    }
+    t->state = DB_TXN_DONE;
+    db_txn_clear_results(t);
+}
+
+/* Re-arms the wait timer for the earliest acquire expiry. */
+static void arm_wait_timer(db_pool *p)
+{
+    uint64_t first = UINT64_MAX, now = uv_now(p->loop);
+
+    for (db_list *n = p->waiters.next; n != &p->waiters; n = n->next) {
+        db_txn *t = DB_CONTAINER_OF(n, db_txn, node);
+
+        if (t->expires_ms < first)
+            first = t->expires_ms;
+    }
+    p->wait_due_ms = first;
+    if (first == UINT64_MAX) {
+        uv_timer_stop(&p->wait_timer);
+        return;
+    }
+    uv_timer_start(&p->wait_timer, on_wait_timer, first > now ? first - now : 0, 0);
+}
+
+static void on_wait_timer(uv_timer_t *h)
+{
+    db_pool *p = h->data;
+    uint64_t now = uv_now(p->loop);
+    db_list *n = p->waiters.next;
+
+    while (n != &p->waiters) {
+        db_txn *t = DB_CONTAINER_OF(n, db_txn, node);
+
+        n = n->next;
+        if (t->expires_ms > now)
+            continue;
+        db_list_remove(&t->node);
+        p->n_waiting--;
+        p->stats_acquire_timeouts++;
+        if (t->deadline_bound)
+            db_txn_fail(t, RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded waiting for a database connection");
+        else
+            db_txn_fail(t, RPC_UNAVAILABLE, NULL, "timed out waiting for a database connection");
+        db_txn_complete(t);
+    }
+    arm_wait_timer(p);
+}
+
+void db_pool_submit(db_pool *p, db_txn *t)
+{
+    uint64_t remaining = rpc_call_remaining_ms(t->call), wait;
+
+    if (p->closing || p->fatal || p->down) {
+        db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database unavailable");
+        db_txn_complete(t);
+        return;
+    }
+    if (remaining == 0) {
+        db_txn_fail(t, RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded");
+        db_txn_complete(t);
+        return;
+    }
+    if (db_list_empty(&p->waiters) && !db_list_empty(&p->lists[DB_CONN_IDLE])) {
+        p->stats_acquired++;
+        record_wait(p, 0);
+        rpc_call_on_cancel(t->call, on_call_cancel, t);
+        conn_start(DB_CONTAINER_OF(p->lists[DB_CONN_IDLE].next, db_conn, node), t);
+        return;
+    }
+    if (p->n_waiting >= p->cfg->pool_queue) {
+        p->stats_queue_full++;
+        db_txn_fail(t, RPC_RESOURCE_EXHAUSTED, NULL, "too many calls waiting for a database connection");
+        db_txn_complete(t);
+        return;
+    }
+    wait = p->cfg->acquire_timeout_ms;
+    t->deadline_bound = remaining <= wait;
+    if (t->deadline_bound)
+        wait = remaining;
+    t->enqueued_ms = uv_now(p->loop);
+    t->expires_ms = t->enqueued_ms + wait;
+    t->state = DB_TXN_QUEUED;
+    db_list_push_back(&p->waiters, &t->node);
+    p->n_waiting++;
+    if (p->n_waiting > p->peak_waiting)
+        p->peak_waiting = p->n_waiting;
+    rpc_call_on_cancel(t->call, on_call_cancel, t);
+    if (p->n_waiting == 1 || t->expires_ms < p->wait_due_ms)
+        arm_wait_timer(p);
+    pool_maintain(p);
+}
+
+/* A connection finished its segment (or its check): reuse or close it. */
+void pool_conn_release(db_pool *p, db_conn *c)
+{
+    uint64_t now = uv_now(p->loop);
+
+    if (p->closing || c->poisoned || PQstatus(c->pg) != CONNECTION_OK ||
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE ||
+        (p->cfg->max_lifetime_ms && now >= c->expires_ms)) {
+        conn_close(c, "released");
+        pool_maintain(p);
+        return;
+    }
+    c->idle_since_ms = now;
+    pool_list_move(p, c, DB_CONN_IDLE, true);
+    pool_dispatch(p);
+}
+
+/* Closes idle connections past their idle time (above min) or lifetime,
+ * and connection attempts that take too long. */
+static void housekeeping(db_pool *p)
+{
+    uint64_t now = uv_now(p->loop), ct = p->cfg->acquire_timeout_ms;
+    db_list *n;
+
+    if (ct > CONNECT_TIMEOUT_MAX_MS)
+        ct = CONNECT_TIMEOUT_MAX_MS;
+    /* Oldest idle first: the tail of the idle list. */
+    for (n = p->lists[DB_CONN_IDLE].prev; n != &p->lists[DB_CONN_IDLE];) {
+        db_conn *c = DB_CONTAINER_OF(n, db_conn, node);
+
+        n = n->prev;
+        if (p->cfg->max_lifetime_ms && now >= c->expires_ms) {
+            conn_close(c, "lifetime reached");
+        } else if (p->cfg->idle_timeout_ms && pool_live(p) > p->pool_min &&
+                   now - c->idle_since_ms >= p->cfg->idle_timeout_ms) {
+            conn_close(c, "idle timeout");
+        }
+    }
+    for (int s = DB_CONN_CONNECTING; s <= DB_CONN_CHECKING; s++) {
+        for (n = p->lists[s].next; n != &p->lists[s];) {
+            db_conn *c = DB_CONTAINER_OF(n, db_conn, node);
+
+            n = n->next;
+            if (now - c->created_ms >= ct) {
+                conn_close(c, "connect timeout");
+                pool_connect_failed(p);
+            }
+        }
+    }
+}
+
+static void on_maint_timer(uv_timer_t *h)
+{
+    db_pool *p = h->data;
+
+    if (p->closing)
+        return;
+    housekeeping(p);
+    pool_maintain(p);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    db_pool *p = h->data;
+
+    p->handles_open--;
+    pool_check_closed(p);
+}
+
+/* Runs the close callback once every handle and cancel request is gone. */
+static void pool_check_closed(db_pool *p)
+{
+    void (*done)(void *);
+
+    if (!p->closing || p->handles_open > 0 || p->n_conns > 0 || p->n_cancels > 0)
+        return;
+    done = p->close_done;
+    p->close_done = NULL;
+    if (done != NULL)
+        done(p->close_data);
+}
+
+void pool_conn_freed(db_pool *p)
+{
+    p->n_conns--;
+    pool_check_closed(p);
+}
+
+void pool_cancel_finished(db_pool *p)
+{
+    p->n_cancels--;
+    pool_check_closed(p);
+}
+
+void db_pool_close(db_pool *p, void (*done)(void *data), void *data)
+{
+    if (p->closing)
+        return;
+    p->closing = true;
+    p->close_done = done;
+    p->close_data = data;
+    pool_fail_waiters(p, RPC_UNAVAILABLE, "server shutting down");
+    for (int s = DB_CONN_CONNECTING; s <= DB_CONN_BUSY; s++) {
+        while (!db_list_empty(&p->lists[s]))
+            conn_close(DB_CONTAINER_OF(p->lists[s].next, db_conn, node), "pool closing");
+    }
+    uv_close((uv_handle_t *)&p->maint_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&p->wait_timer, on_timer_closed);
+}
+
+void db_pool_free(db_pool *p)
+{
+    free(p);
+}
+
+void pool_count_error(db_pool *p, const char *sqlstate)
+{
+    char cls[3] = "??";
+    uint32_t i;
+
+    if (sqlstate != NULL && strlen(sqlstate) == 5) {
+        cls[0] = sqlstate[0];
+        cls[1] = sqlstate[1];
+    }
+    for (i = 0; i < p->n_error_classes; i++) {
+        if (memcmp(p->errors[i].sqlclass, cls, 3) == 0) {
+            p->errors[i].count++;
+            return;
+        }
+    }
+    if (i < DB_MAX_ERROR_CLASSES) {
+        memcpy(p->errors[i].sqlclass, cls, 3);
+        p->errors[i].count = 1;
+        p->n_error_classes++;
+    }
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Percentiles over the most recent acquire waits. */
+static void wait_percentiles(const db_pool *p, struct db_pool_stats *out)
+{
+    uint32_t sorted[DB_WAIT_RING];
+    size_t n = p->wait_pos < DB_WAIT_RING ? p->wait_pos : DB_WAIT_RING;
+
+    if (n == 0)
+        return;
+    memcpy(sorted, p->wait_ring, n * sizeof(uint32_t));
+    qsort(sorted, n, sizeof(uint32_t), cmp_u32);
+    out->acquire_wait_p50_ms = sorted[(n - 1) * 50 / 100];
+    out->acquire_wait_p95_ms = sorted[(n - 1) * 95 / 100];
+    out->acquire_wait_p99_ms = sorted[(n - 1) * 99 / 100];
+}
+
+void db_pool_get_stats(const db_pool *p, struct db_pool_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->idle = p->n[DB_CONN_IDLE];
+    out->busy = p->n[DB_CONN_BUSY];
+    out->connecting = p->n[DB_CONN_CONNECTING] + p->n[DB_CONN_CHECKING];
+    out->total = out->idle + out->busy + out->connecting;
+    out->waiting = p->n_waiting;
+    out->peak_waiting = p->peak_waiting;
+    out->min = p->pool_min;
+    out->max = p->pool_max;
+    out->acquired = p->stats_acquired;
+    out->acquire_timeouts = p->stats_acquire_timeouts;
+    out->queue_full_rejections = p->stats_queue_full;
+    out->connect_errors = p->stats_connect_errors;
+    out->reconnects = p->stats_reconnects;
+    for (uint32_t i = 0; i < p->n_error_classes && i < 32; i++) {
+        memcpy(out->errors_by_class[i].sqlclass, p->errors[i].sqlclass, 3);
+        out->errors_by_class[i].count = p->errors[i].count;
+    }
+    out->n_error_classes = p->n_error_classes < 32 ? p->n_error_classes : 32;
+    wait_percentiles(p, out);
+    out->utilization_percent = 100.0 * out->busy / (p->pool_max ? p->pool_max : 1);
+    out->status = out->utilization_percent > 90.0   ? "unhealthy"
+                  : out->utilization_percent > 75.0 ? "degraded"
+                                                    : "healthy";
+    out->reachable = db_pool_serving(p);
+}

@@ -1,0 +1,86 @@
+/* Private to src/db/: the pool object and the functions pool.c and conn.c
+ * call on each other. */
+#ifndef ARBITER_DB_POOL_PRIV_H
+#define ARBITER_DB_POOL_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "db/conn.h"
+#include "db/db_priv.h"
+#include "db/pool.h"
+
+#define DB_CONN_NSTATES 5
+#define DB_WAIT_RING 2048
+#define DB_MAX_ERROR_CLASSES 32
+
+struct db_pool {
+    uv_loop_t *loop;              /* borrowed */
+    const struct cfg *cfg;        /* borrowed */
+    struct db_pool_events events;
+    uint32_t pool_min, pool_max;
+    db_list lists[DB_CONN_NSTATES]; /* one per enum db_conn_state */
+    uint32_t n[DB_CONN_NSTATES];
+    uint32_t n_conns;             /* allocated connections (any state) */
+    db_list waiters;              /* FIFO of db_txn */
+    uint32_t n_waiting, peak_waiting;
+    uv_timer_t maint_timer;       /* housekeeping and reconnects */
+    uv_timer_t wait_timer;        /* earliest acquire expiry */
+    uint64_t wait_due_ms;         /* when wait_timer fires; UINT64_MAX = stopped */
+    uint64_t tick_ms;
+    uint64_t next_conn_id;
+    uint64_t rng;
+    /* health */
+    bool ever_ok;                 /* a connection passed the check once */
+    bool down;                    /* connecting fails and nothing is live */
+    bool fatal;                   /* the role check refused to serve */
+    bool reported_serving;
+    bool warned_bypass;
+    char fatal_why[512];
+    uint32_t lost_pending;        /* lost connections not yet replaced (for reconnects) */
+    uint32_t failures;            /* consecutive connect failures */
+    uint64_t retry_at_ms;
+    /* closing */
+    bool closing;
+    int handles_open;
+    uint32_t n_cancels;
+    void (*close_done)(void *data);
+    void *close_data;
+    /* statistics */
+    uint64_t stats_acquired, stats_acquire_timeouts, stats_queue_full;
+    uint64_t stats_connect_errors, stats_reconnects;
+    struct { char sqlclass[3]; uint64_t count; } errors[DB_MAX_ERROR_CLASSES];
+    uint32_t n_error_classes;
+    uint32_t wait_ring[DB_WAIT_RING];
+    uint64_t wait_pos;
+};
+
+/* pool.c */
+uint64_t pool_rand(db_pool *p);
+uint64_t pool_tick_ms(const struct cfg *cfg);
+uint32_t pool_live(const db_pool *p);
+void pool_maintain(db_pool *p);
+void pool_dispatch(db_pool *p);
+void pool_fail_waiters(db_pool *p, rpc_status status, const char *msg);
+void pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front);
+void pool_conn_established(db_pool *p);
+void pool_connect_failed(db_pool *p);
+void pool_fatal(db_pool *p, const char *why);
+void pool_conn_release(db_pool *p, db_conn *c);
+void pool_conn_freed(db_pool *p);
+void pool_cancel_finished(db_pool *p);
+void pool_count_error(db_pool *p, const char *sqlstate);
+
+/* conn.c */
+/* Starts a non-blocking connection attempt. Returns 0 or a negative errno. */
+int conn_open(db_pool *p);
+/* Sends |t|'s segment on idle |c| (or fails |t| at once). */
+void conn_start(db_conn *c, db_txn *t);
+/* Forgets the in-flight txn of |c| (its call was cancelled); the results
+ * are drained and dropped, and a cancel request goes to the backend. */
+void conn_detach(db_conn *c);
+/* Closes |c| in any state; an attached txn fails with UNAVAILABLE. */
+void conn_close(db_conn *c, const char *why);
+
+#endif
