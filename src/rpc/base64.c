@@ -68,6 +68,10 @@ int rpc_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size
     const unsigned char *u = (const unsigned char *)in;
     size_t o = 0, start = 0;
 
+    if (len == 0) {
+        *out_len = 0;
+        return 0;
+    }
     while (start <= len) {
         size_t end = start;
         while (end < len && u[end] != ',')

@@ -98,14 +98,19 @@ static int read_payload(rpc_frame_decoder *d, const uint8_t **data, size_t *len,
 {
     size_t need = d->msg_len - d->buf_have;
 
-    if (need > 0 && *len == 0)
+    if (need == 0) {
+        /* An empty message: complete without touching the input. */
+        emit(d, NULL, msg);
+        return 1;
+    }
+    if (*len == 0)
         return 0;
     if (d->buf_have == 0 && *len >= need) {
         /* The whole payload is inside this chunk: hand it out in place. */
         const uint8_t *p = *data;
         *data += need;
         *len -= need;
-        emit(d, need ? p : NULL, msg);
+        emit(d, p, msg);
         return 1;
     }
     size_t take = *len < need ? *len : need;

@@ -31,8 +31,9 @@ enum rpc_frame_state {
     RPC_FRAME_FAILED,  /* sticky error, see rpc_frame_decoder.error */
 };
 
-/* Decoder state. Treat the fields as private; they are public only so the
- * decoder can live on caller storage (embedded in the h2 stream). */
+/* Decoder state. Treat the fields as private (|messages| may be read);
+ * they are public only so the decoder can live on caller storage (embedded
+ * in the h2 stream). */
 typedef struct rpc_frame_decoder {
     enum rpc_frame_state state;
     int error;              /* negative errno once FAILED, else 0 */
@@ -71,8 +72,10 @@ void rpc_frame_decoder_deinit(rpc_frame_decoder *d);
  *            in the chunk: call again with the advanced pointer.
  *   0        the whole chunk was consumed without completing a message
  *            (*|len| is now 0); |msg| is untouched.
- *  -EMSGSIZE a prefix declared a length over max_len (nothing buffered).
- *  -EPROTO   a prefix had a Compressed-Flag other than 0 or 1.
+ *  -EMSGSIZE a prefix declared a length over max_len (nothing buffered);
+ *            answer RESOURCE_EXHAUSTED.
+ *  -EPROTO   a prefix had a Compressed-Flag other than 0 or 1; answer
+ *            INTERNAL.
  *  -ENOMEM   the payload buffer could not grow.
  *
  * Errors are sticky: every later call returns the same code and consumes
@@ -97,8 +100,10 @@ int rpc_frame_decoder_feed(rpc_frame_decoder *d, const uint8_t **data, size_t *l
 
 /* End-of-stream check, for when END_STREAM arrives. Returns 0 when the
  * decoder sits on a message boundary (nothing partial held), -EPROTO when
- * the stream ended inside a prefix or a payload, or the sticky error of a
- * failed decoder. Does not change the decoder. */
+ * the stream ended inside a prefix or a payload (answer INTERNAL), or the
+ * sticky error of a failed decoder. Does not change the decoder. The
+ * message count (zero or several for a unary method) is the caller's
+ * check: see rpc_frame_decoder.messages. */
 int rpc_frame_decoder_finish(const rpc_frame_decoder *d)
     __attribute__((warn_unused_result));
 
@@ -137,9 +142,10 @@ int rpc_frame_pack_arena(const ProtobufCMessage *msg, size_t max_len, arena *a, 
 /* Decompresses one gzip (RFC 1952, grpc-encoding "gzip") message of |in_len|
  * bytes into a fresh malloc'd buffer (caller frees with free()) of at most
  * |max_len| bytes. Safe against decompression bombs: output stops at the
- * cap. Returns 0, -EMSGSIZE when the output would exceed |max_len|, -EPROTO
- * when the input is not one complete, valid gzip member (corrupt, truncated
- * or followed by trailing bytes), or -ENOMEM. *|out| and *|out_len| are
+ * cap. Returns 0, -EMSGSIZE when the output would exceed |max_len| (answer
+ * RESOURCE_EXHAUSTED), -EPROTO when the input is not one complete, valid
+ * gzip member (corrupt, truncated or followed by trailing bytes; answer
+ * INTERNAL), or -ENOMEM. *|out| and *|out_len| are
  * written only on success; *|out| is non-NULL even for empty output. */
 int rpc_frame_gunzip(const uint8_t *in, size_t in_len, size_t max_len, uint8_t **out,
                      size_t *out_len)

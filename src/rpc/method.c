@@ -23,7 +23,7 @@ void rpc_methods_deinit(rpc_methods *t)
 static int path_cmp(const char *p, size_t n, const char *path)
 {
     size_t m = strlen(path);
-    int c = memcmp(p, path, n < m ? n : m);
+    int c = n && m ? memcmp(p, path, n < m ? n : m) : 0;
 
     if (c != 0)
         return c;

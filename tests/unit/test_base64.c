@@ -89,6 +89,13 @@ Test(rpc_base64, embedded_nul_rejected)
     cr_assert(eq(int, rpc_base64_decode("Zm\0v", 4, out, sizeof(out), &n), -EINVAL));
 }
 
+Test(rpc_base64, null_empty_value)
+{
+    size_t n = 9;
+    cr_assert(eq(int, rpc_base64_decode(NULL, 0, NULL, 0, &n), 0));
+    cr_assert(eq(sz, n, 0));
+}
+
 Test(rpc_base64, decode_buffer_too_small)
 {
     uint8_t out[3];

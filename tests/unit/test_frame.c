@@ -191,6 +191,33 @@ Test(rpc_frame, empty_stream_finishes_clean)
     rpc_frame_decoder_deinit(&d);
 }
 
+Test(rpc_frame, null_empty_chunk_is_fine)
+{
+    rpc_frame_decoder d;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    rpc_frame_msg msg;
+
+    rpc_frame_decoder_init(&d, 10);
+    cr_assert(eq(int, rpc_frame_decoder_feed(&d, &p, &n, &msg), 0));
+    cr_assert(eq(int, rpc_frame_decoder_finish(&d), 0));
+    rpc_frame_decoder_deinit(&d);
+}
+
+Test(rpc_frame, counts_messages)
+{
+    rpc_frame_decoder d;
+    const uint8_t *p = stream;
+    size_t n = stream_len;
+    rpc_frame_msg msg;
+
+    rpc_frame_decoder_init(&d, 4096);
+    while (rpc_frame_decoder_feed(&d, &p, &n, &msg) > 0)
+        ;
+    cr_assert(eq(u64, d.messages, NMSG));
+    rpc_frame_decoder_deinit(&d);
+}
+
 Test(rpc_frame, rejects_len_over_max_before_buffering)
 {
     rpc_frame_decoder d;

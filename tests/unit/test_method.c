@@ -80,6 +80,7 @@ Test(rpc_method, find_misses)
         "/grpc.health.v1.health/Check", "grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
     };
+    cr_assert(eq(ptr, (void *)rpc_methods_find(&t, NULL, 0), NULL));
     for (size_t i = 0; i < sizeof(misses) / sizeof(misses[0]); i++)
         cr_assert(eq(ptr, (void *)rpc_methods_find(&t, misses[i], strlen(misses[i])), NULL), "%s",
                   misses[i]);
