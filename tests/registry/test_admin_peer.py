@@ -3,6 +3,7 @@ AgentRegistry calls work: the server listens with --socket-mode 0666 and
 the client runs as the unprivileged user nobody (needs root to switch
 users; otherwise SKIP)."""
 import os
+import shutil
 import subprocess
 import sys
 import unittest
@@ -11,6 +12,7 @@ from regcommon import harness  # noqa: E402 (regcommon puts it on sys.path)
 from regcommon import RegistryCase, admin_pb2, ar, start_server, stop_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
 
 
 def setUpModule():
@@ -30,11 +32,11 @@ class PeerUid(RegistryCase):
         client = os.path.join(HERE, "peer_client.py")
         stubs = os.environ["ARBITER_PY_STUBS"]
         for path in (client, stubs):  # nobody must be able to read both
-            probe = subprocess.run(["runuser", "-u", "nobody", "--", "test", "-r", path])
+            probe = subprocess.run([RUNUSER, "-u", "nobody", "--", "test", "-r", path])
             if probe.returncode != 0:
                 self.skipTest("%s is not readable by nobody" % path)
         from regcommon import SERVER
-        p = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", client,
+        p = subprocess.run([RUNUSER, "-u", "nobody", "--", "/usr/bin/python3", client,
                             SERVER.target(), t],
                            capture_output=True, text=True, timeout=60,
                            env={"ARBITER_PY_STUBS": stubs, "PATH": "/usr/bin:/bin"})
