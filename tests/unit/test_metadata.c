@@ -103,6 +103,7 @@ Test(rpc_metadata, paths)
     static const struct vcase t[] = {
         OK("/grpc.health.v1.Health/Check"), OK("/a/b"), OK("/arbiter.v1.AgentRegistry/GetAgent"),
         BAD(""), BAD("/"), BAD("//"), BAD("/a"), BAD("/a/"), BAD("//b"), BAD("a/b"),
+        BAD("//bc"), BAD("/ab/"), BAD("///a"), BAD("/abc"), BAD("abcd"),
         BAD("/a/b/"), BAD("/a/b/c"), BAD("/a b/c"), BAD("/a/b\0"), BAD("/a/b?x=1/"),
         BAD("/a/\xc3\xa9"),
     };
