@@ -39,6 +39,7 @@ struct ctl_opts {
 
 struct ctl_call {
     const ProtobufCMessageDescriptor *output; /* static */
+    const char *socket;                       /* borrowed, for messages */
     int json_flags;
     int exit_code;
     arbiter_client *client; /* closed when the call ends */
@@ -295,8 +296,9 @@ static void on_done(arbiter_call *call, const arbiter_result *r, void *user)
     struct ctl_call *cc = user;
 
     if (cc->exit_code == 0 && r->status != 0) {
-        fprintf(stderr, "ERROR: %s (%d): %s\n", arbiter_status_name(r->status), r->status,
-                r->message);
+        fprintf(stderr, "ERROR: %s (%d): %s%s%s%s\n", arbiter_status_name(r->status),
+                r->status, r->message, r->transport_error ? " (socket " : "",
+                r->transport_error ? cc->socket : "", r->transport_error ? ")" : "");
         cc->exit_code = r->transport_error ? EXIT_CONNECT : EXIT_STATUS + r->status;
     }
     arbiter_client_close(cc->client);
@@ -327,6 +329,7 @@ static int run_call(const struct ctl_opts *o, const ProtobufCServiceDescriptor *
 {
     struct ctl_call cc = {
         .output = m->output,
+        .socket = o->socket,
         .json_flags = json_flags(o),
     };
     char path[512];
