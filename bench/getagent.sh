@@ -88,7 +88,7 @@ agent_id=$($PSQL "$ARBITER_TEST_OWNER_URL" \
 
 # The request body: one gRPC message (flag 0, 4-byte length) holding
 # GetAgentRequest{id = agent_id} (field 1, length-delimited, 36 bytes).
-python3 - "$agent_id" "$work/body.bin" <<'PY'
+/usr/bin/python3 - "$agent_id" "$work/body.bin" <<'PY'
 import struct, sys
 pb = b"\x0a" + bytes([len(sys.argv[1])]) + sys.argv[1].encode()
 open(sys.argv[2], "wb").write(b"\x00" + struct.pack(">I", len(pb)) + pb)
@@ -131,7 +131,7 @@ percentiles() { # col files...
 }
 
 admin_counts() { # prints "ok notok"
-    ARBITER_PY_STUBS=$stubs python3 - "unix://$work/arbiterd.sock" <<'PY'
+    ARBITER_PY_STUBS=$stubs /usr/bin/python3 - "unix://$work/arbiterd.sock" <<'PY'
 import os, sys
 sys.path.insert(0, os.environ["ARBITER_PY_STUBS"])
 import grpc
@@ -156,7 +156,11 @@ n=$BENCH_POOL_MAX
 start_server "$n"
 h2load_run 4 16 /dev/null -D 2 >/dev/null # warm up: prepare statements on every connection
 h2load_run 4 16 "$work/h2.log" -D "$BENCH_DURATION" >"$work/h2.out"
+# the same number of calls in flight as pgbench has transactions: latency
+h2load_run "$n" 1 "$work/h2lat.log" -D "$BENCH_DURATION" >"$work/h2lat.out"
 stop_server
+lat_rps=$(awk '/^finished in/ {for (i=1;i<=NF;i++) if ($i ~ /req\/s/) print $(i-1)}' "$work/h2lat.out")
+read -r lat_p50 lat_p99 <<<"$(percentiles 3 "$work/h2lat.log")"
 h2_rps=$(awk '/^finished in/ {for (i=1;i<=NF;i++) if ($i ~ /req\/s/) print $(i-1)}' "$work/h2.out")
 h2_ok=$(awk '/^status codes:/ {print $3}' "$work/h2.out")
 read -r h2_p50 h2_p99 <<<"$(percentiles 3 "$work/h2.log")"
@@ -167,11 +171,12 @@ read -r h2_p50 h2_p99 <<<"$(percentiles 3 "$work/h2.log")"
 pg_tps=$(awk '/^tps = / {print $3}' "$work/pgbench.out")
 read -r pg_p50 pg_p99 <<<"$(percentiles 3 "$work"/pgbench_log.*)"
 
-ratio=$(awk -v a="$h2_rps" -v b="$pg_tps" 'BEGIN {printf "%.1f", b > 0 ? 100 * a / b : 0}')
+ratio=$(awk -v a="$h2_rps" -v b="$pg_tps" 'BEGIN {printf "%.1f", (b > 0 ? 100 * a / b : 0)}')
 printf '\nGetAgent, %s s, %d PostgreSQL connections, 10,000 agents in 10 tenants\n' \
     "$BENCH_DURATION" "$n"
 printf '%-34s %12s %10s %10s\n' "" "calls/s" "p50 ms" "p99 ms"
 printf '%-34s %12.0f %10s %10s\n' "arbiterd (h2load -c 4 -m 16)" "$h2_rps" "$h2_p50" "$h2_p99"
+printf '%-34s %12.0f %10s %10s\n' "arbiterd (h2load -c $n -m 1)" "$lat_rps" "$lat_p50" "$lat_p99"
 printf '%-34s %12.0f %10s %10s\n' "pgbench (-M prepared, pipelined)" "$pg_tps" "$pg_p50" "$pg_p99"
 printf 'arbiterd / pgbench = %s %% (target >= 50 %%); h2load 2xx: %s\n' "$ratio" "$h2_ok"
 
@@ -180,6 +185,8 @@ printf 'arbiterd / pgbench = %s %% (target >= 50 %%); h2load 2xx: %s\n' "$ratio"
 # ---- 2. load: 1,000 streams over 100 connections, --pool-max 8 -----------
 start_server 8
 read -r ok0 bad0 <<<"$(admin_counts)"
+touch "$work/polling"
+echo 0 >"$work/peak"
 (
     peak=0
     while [ -e "$work/polling" ]; do
@@ -191,7 +198,6 @@ read -r ok0 bad0 <<<"$(admin_counts)"
     done
 ) &
 poller=$!
-touch "$work/polling"
 h2load_run 100 10 /dev/null -n 100000 >"$work/load.out"
 rm -f "$work/polling"
 wait "$poller"
@@ -199,7 +205,7 @@ read -r ok1 bad1 <<<"$(admin_counts)"
 stop_server
 sent=$(awk '/^requests:/ {print $2}' "$work/load.out")
 h2_2xx=$(awk '/^status codes:/ {print $3}' "$work/load.out")
-h2_fail=$(awk '/^requests:/ {print $8 + $10}' "$work/load.out")
+h2_fail=$(awk '/^requests:/ {print $10 + $12}' "$work/load.out")
 load_rps=$(awk '/^finished in/ {for (i=1;i<=NF;i++) if ($i ~ /req\/s/) print $(i-1)}' "$work/load.out")
 grpc_ok=$((ok1 - ok0 - 1)) # minus the first GetServerInfo itself
 grpc_bad=$((bad1 - bad0))
