@@ -324,6 +324,29 @@ static int on_before_frame_send(nghttp2_session *s, const nghttp2_frame *frame, 
     return 0;
 }
 
+/* A request HEADERS that nghttp2 could not send (typically: the server
+ * sent GOAWAY, so no new stream may start) never opens a stream, so no
+ * stream-close callback will end the call: end it here. */
+static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *frame, int error_code,
+                             void *user_data)
+{
+    arbiter_call *call;
+    char msg[128];
+
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    call = stream_call(s, frame->hd.stream_id);
+    if (!call)
+        return 0;
+    if (error_code == NGHTTP2_ERR_START_STREAM_NOT_ALLOWED)
+        snprintf(msg, sizeof msg, "the server is going away (GOAWAY): the call was not sent");
+    else
+        snprintf(msg, sizeof msg, "the call could not be sent: %s",
+                 nghttp2_strerror(error_code));
+    call_end(call, RPC_UNAVAILABLE, msg, 0);
+    return 0;
+}
+
 static bool name_is(const uint8_t *name, size_t len, const char *lit)
 {
     return len == strlen(lit) && memcmp(name, lit, len) == 0;
@@ -511,6 +534,7 @@ static int session_create(arbiter_client *c)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_before_frame_send_callback(cbs, on_before_frame_send);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
     /* gRPC servers answer trailers-only and odd header sets; we check
      * :status and grpc-status ourselves. */
     nghttp2_option_set_no_http_messaging(opt, 1);

@@ -393,6 +393,85 @@ static void test_close_in_flight(struct env *e)
     CHECK(e, uv_loop_close(&loop) == 0, "loop closes");
 }
 
+static int start_server(struct env *e, const char *arbiterd, const char *extra);
+static int stop_server(struct env *e);
+
+struct shutdown_state {
+    struct env *env;
+    arbiter_client *client;
+    struct outcome in_flight, late;
+    int pending;
+    int late_start;
+    int step;
+};
+
+/* 100 ms: SIGTERM the server; 200 ms: start a call after its GOAWAY. */
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    struct shutdown_state *s = t->data;
+    Arbiter__V1__EchoRequest echo = ARBITER__V1__ECHO_REQUEST__INIT;
+    struct arbiter_call_opts o = {
+        .path = "/arbiter.v1.Testing/Echo", .timeout_ms = 5000, .on_done = on_done,
+        .user = &s->late,
+    };
+
+    if (s->step++ == 0) {
+        kill(s->env->server, SIGTERM);
+        return;
+    }
+    uv_close((uv_handle_t *)t, NULL);
+    s->late.pending = &s->pending;
+    s->late.client = s->client;
+    s->late_start = arbiter_call_start_message(s->client, &o, &echo.base, NULL);
+    if (s->late_start < 0 && --s->pending == 0)
+        arbiter_client_close(s->client);
+}
+
+/* A server shutting down (GOAWAY, then --shutdown-timeout-ms): the call in
+ * flight and a call started after the GOAWAY both end UNAVAILABLE, none
+ * hangs. */
+static void test_server_shutdown(struct env *outer, const char *arbiterd)
+{
+    Arbiter__V1__Empty empty = ARBITER__V1__EMPTY__INIT;
+    struct env e = {0};
+    struct shutdown_state s = {.env = &e, .pending = 2};
+    struct arbiter_call_opts never = {
+        .path = "/arbiter.v1.Testing/NeverAnswer", .on_done = on_done, .user = &s.in_flight,
+    };
+    uv_loop_t loop;
+    uv_timer_t timer;
+    uint64_t start;
+    int rv;
+
+    if (start_server(&e, arbiterd, "300") < 0) {
+        CHECK(outer, 0, "second server starts");
+        return;
+    }
+    uv_loop_init(&loop);
+    CHECK(outer, arbiter_client_new(&loop, e.socket, &s.client) == 0, "client_new");
+    s.in_flight.pending = &s.pending;
+    s.in_flight.client = s.client;
+    CHECK(outer, arbiter_call_start_message(s.client, &never, &empty.base, NULL) == 0, "start");
+    uv_timer_init(&loop, &timer);
+    timer.data = &s;
+    uv_timer_start(&timer, on_shutdown_timer, 100, 100);
+    start = uv_hrtime() / 1000000;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    CHECK(outer, s.in_flight.status == RPC_UNAVAILABLE, "in flight: UNAVAILABLE, got %d: %s",
+          s.in_flight.status, s.in_flight.message);
+    CHECK(outer, s.late_start == -EPIPE || s.late.status == RPC_UNAVAILABLE,
+          "after GOAWAY: start %d, status %d: %s", s.late_start, s.late.status, s.late.message);
+    CHECK(outer, uv_hrtime() / 1000000 - start < 3000, "no call hangs");
+    printf("shutdown: in flight ended %d (%s); late call: start %d, status %d (%s)\n",
+           s.in_flight.status, s.in_flight.message, s.late_start, s.late.status,
+           s.late.message);
+    outcome_clear(&s.in_flight);
+    outcome_clear(&s.late);
+    rv = stop_server(&e);
+    CHECK(outer, rv == 0, "arbiterd exits 0 after SIGTERM, got %d", rv);
+}
+
 static bool socket_answers(const char *path)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -406,11 +485,11 @@ static bool socket_answers(const char *path)
     return ok;
 }
 
-static int start_server(struct env *e, const char *arbiterd)
+static int start_server(struct env *e, const char *arbiterd, const char *extra)
 {
     const char *db = getenv("ARBITER_TEST_DATABASE_URL");
     const char *level = getenv("ARBITER_TEST_LOG_LEVEL");
-    char *argv[12];
+    char *argv[14];
     int n = 0, status;
 
     snprintf(e->dir, sizeof e->dir, "/tmp/libarbiter-test-XXXXXX");
@@ -424,6 +503,10 @@ static int start_server(struct env *e, const char *arbiterd)
     argv[n++] = "--enable-test-service";
     argv[n++] = "--log-level";
     argv[n++] = (char *)(level ? level : "warn");
+    if (extra) {
+        argv[n++] = "--shutdown-timeout-ms";
+        argv[n++] = (char *)extra;
+    }
     if (db && *db) {
         argv[n++] = "--database-url";
         argv[n++] = (char *)db;
@@ -467,7 +550,7 @@ int main(void)
         return 77;
     }
     signal(SIGPIPE, SIG_IGN);
-    rv = start_server(&e, arbiterd);
+    rv = start_server(&e, arbiterd, NULL);
     if (rv < 0) {
         fprintf(stderr, "cannot start %s: %s\n", arbiterd, strerror(-rv));
         stop_server(&e);
@@ -483,6 +566,7 @@ int main(void)
     test_close_in_flight(&e);
     rv = stop_server(&e);
     CHECK(&e, rv == 0, "arbiterd exits 0 on SIGTERM, got %d", rv);
+    test_server_shutdown(&e, arbiterd);
     printf("%s: %d failure(s)\n", e.failures ? "FAIL" : "PASS", e.failures);
     return e.failures ? 1 : 0;
 }
