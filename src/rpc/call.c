@@ -29,6 +29,7 @@
 
 #define CALL_MAX_HEADER_BYTES 16384 /* like SETTINGS_MAX_HEADER_LIST_SIZE */
 #define CALL_MAX_METADATA 64        /* distinct custom metadata names */
+#define TENANT_RULE "invalid x-tenant-id: 1-64 characters of [A-Za-z0-9_.:-]"
 #define CALL_MIN_SEND_LIMIT (64u << 20) /* responses may exceed the request limit */
 
 enum call_state { CALL_HEADERS, CALL_READING, CALL_RUNNING, CALL_DONE };
@@ -561,6 +562,8 @@ static void add_metadata(rpc_call *call, const uint8_t *name, size_t nl, const u
 
     if (rv == -E2BIG || rv == -ENOMEM)
         header_fail(call, RPC_RESOURCE_EXHAUSTED, "request metadata too large");
+    else if (rv < 0 && name_is(name, nl, "x-tenant-id"))
+        header_fail(call, RPC_INVALID_ARGUMENT, TENANT_RULE);
     else if (rv < 0)
         header_fail(call, RPC_INTERNAL, "invalid request metadata");
 }
@@ -602,8 +605,7 @@ static void read_identity(rpc_call *call)
 
     call->tenant = rpc_metadata_get(&call->md, "x-tenant-id", 11, &len);
     if (call->tenant && !rpc_tenant_valid(call->tenant, len))
-        header_fail(call, RPC_INVALID_ARGUMENT,
-                    "invalid x-tenant-id: 1-64 characters of [A-Za-z0-9_.:-]");
+        header_fail(call, RPC_INVALID_ARGUMENT, TENANT_RULE);
     else if (!call->tenant && call->method && (call->method->flags & RPC_NEEDS_TENANT))
         header_fail(call, RPC_INVALID_ARGUMENT, "missing x-tenant-id metadata");
     call->user = rpc_metadata_get(&call->md, "x-user-id", 9, NULL);

@@ -7,8 +7,12 @@ Environment (set by meson and tests/pg/with-postgres.sh):
   ARBITER_TEST_DATABASE_URL   conninfo of the app role (absent: no database)
   ARBITER_TEST_OWNER_URL      conninfo of the owner role (migrations)
   ARBITER_TEST_SUPERUSER_URL  conninfo of a superuser (test setup only)
+  ARBITER_TEST_WRAPPER        optional command prefix for arbiterd, split like
+                              a shell would (e.g. "valgrind -q"); a test may
+                              also pass wrapper=[...] to ArbiterServer
 """
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -50,11 +54,14 @@ class ArbiterServer:
     """
 
     def __init__(self, args=(), database=True, test_service=True, env=None,
-                 socket_mode=None):
+                 socket_mode=None, wrapper=None, stderr=None):
         self.tmpdir = tempfile.mkdtemp(prefix="arbiterd-test-")
         os.chmod(self.tmpdir, 0o755)
         self.socket = os.path.join(self.tmpdir, "arbiterd.sock")
-        self.args = [ARBITERD, "serve", "--socket", self.socket,
+        if wrapper is None:
+            wrapper = shlex.split(os.environ.get("ARBITER_TEST_WRAPPER", ""))
+        self.stderr = stderr
+        self.args = list(wrapper) + [ARBITERD, "serve", "--socket", self.socket,
                      "--log-level", os.environ.get("ARBITER_TEST_LOG_LEVEL", "warn")]
         if test_service:
             self.args.append("--enable-test-service")
@@ -74,7 +81,7 @@ class ArbiterServer:
         self._channels = []
 
     def start(self, wait=True, timeout=10.0):
-        self.proc = subprocess.Popen(self.args, env=self.env)
+        self.proc = subprocess.Popen(self.args, env=self.env, stderr=self.stderr)
         if wait:
             self.wait_ready(timeout)
         return self
@@ -85,13 +92,14 @@ class ArbiterServer:
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError("arbiterd exited with %d" % self.proc.returncode)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(self.socket)
-                s.close()
                 return
             except OSError:
                 time.sleep(0.02)
+            finally:
+                s.close()
         raise RuntimeError("arbiterd did not listen on %s" % self.socket)
 
     def target(self):
