@@ -203,8 +203,11 @@ static void conn_connect_step(db_conn *c)
         break;
     }
     if (rv < 0) {
-        if (!p->down)
-            log_warn("db: connecting failed: %.200s", PQerrorMessage(c->pg));
+        if (!p->down) {
+            const char *msg = PQerrorMessage(c->pg);
+
+            log_warn("db: connecting failed: %.*s", (int)strcspn(msg, "\n"), msg);
+        }
         conn_close(c, "connect failed");
         pool_connect_failed(p);
     }

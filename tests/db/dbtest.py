@@ -1,0 +1,100 @@
+"""Helpers for the pool's integration tests (tests/db/): the real arbiterd
+through tests/integration/harness.py, the real grpcio client, and psql as the
+superuser for looking at the server side (pg_stat_activity, backend pids).
+
+Run through tests/pg/with-postgres.sh, which provides the cluster and
+ARBITER_TEST_* in the environment; without it every test skips (exit 77)."""
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+import grpc  # noqa: E402
+import harness  # noqa: E402
+from harness import ArbiterServer, tenant_md  # noqa: E402,F401
+
+harness.skip_without_database()
+
+from arbiter.v1 import testing_pb2, testing_pb2_grpc  # noqa: E402
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+
+Probe = testing_pb2.DbProbeRequest
+SETTINGS = Probe.CURRENT_SETTINGS
+SLEEP = Probe.SLEEP
+INSERT_THEN_FAIL = Probe.INSERT_THEN_FAIL
+COUNT_MARKER = Probe.COUNT_MARKER
+BACKEND_PID = Probe.BACKEND_PID
+
+PG_BIN = os.environ.get("ARBITER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def psql(sql, url=None):
+    """Runs |sql| as the superuser (default) and returns the rows as lists."""
+    out = subprocess.run(
+        [os.path.join(PG_BIN, "psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+         "-F", "\t", url or harness.superuser_url(), "-c", sql],
+        check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def arbiterd_backends():
+    """Backend pids of the server's connections (application_name=arbiterd)."""
+    return sorted(int(r[0]) for r in psql(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'arbiterd'"))
+
+
+def pg_ctl(*args):
+    """Stops/starts the test cluster through with-postgres.sh's helper."""
+    subprocess.run([os.environ["ARBITER_TEST_PG_CTL"], *args], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class Client:
+    """Stubs on one channel of a running ArbiterServer."""
+
+    def __init__(self, server):
+        self.channel = server.channel()
+        self.testing = testing_pb2_grpc.TestingStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def probe(self, kind, tenant="t1", user=None, session=None, timeout=10, **fields):
+        md = tenant_md(tenant, user, session) if tenant else None
+        return self.testing.DbProbe(Probe(kind=kind, **fields), metadata=md, timeout=timeout)
+
+    def probe_future(self, kind, tenant="t1", timeout=10, **fields):
+        return self.testing.DbProbe.future(Probe(kind=kind, **fields),
+                                           metadata=tenant_md(tenant), timeout=timeout)
+
+    def probe_code(self, kind, **kw):
+        """(status code, details, seconds) of one probe call."""
+        t0 = time.monotonic()
+        try:
+            self.probe(kind, **kw)
+            return grpc.StatusCode.OK, "", time.monotonic() - t0
+        except grpc.RpcError as e:
+            return e.code(), e.details(), time.monotonic() - t0
+
+    def health_status(self):
+        return self.health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+    def wait_health(self, want, timeout=10.0):
+        """Seconds until Health reports |want|; fails after |timeout|."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.health_status() == want:
+                return time.monotonic() - t0
+            time.sleep(0.02)
+        raise AssertionError("Health did not become %s within %.1f s" % (want, timeout))
+
+
+def future_code(f):
+    try:
+        f.result()
+        return grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        return e.code()

@@ -1,0 +1,71 @@
+"""Recovery (issue 3 §7): PostgreSQL stopped (fast shutdown) while calls run:
+those calls answer UNAVAILABLE, none hangs, Health turns NOT_SERVING within
+2 s and new calls fail fast; PostgreSQL started again: SERVING within 5 s and
+calls succeed, in the same arbiterd process. pg_terminate_backend on one busy
+connection fails only that call."""
+import time
+import unittest
+
+import grpc
+
+import dbtest
+from dbtest import BACKEND_PID, NOT_SERVING, SERVING, SETTINGS, SLEEP, future_code
+
+
+class Restart(unittest.TestCase):
+    def test_postgres_stopped_and_started_under_load(self):
+        with dbtest.ArbiterServer(["--pool-min", "2", "--pool-max", "4"]) as s:
+            c = dbtest.Client(s)
+            c.wait_health(SERVING)
+            pid = s.proc.pid
+            running = [c.probe_future(SLEEP, sleep_ms=4000, timeout=20) for _ in range(6)]
+            time.sleep(0.3)
+            t_stop = time.monotonic()
+            dbtest.pg_ctl("stop", "-m", "fast")
+            try:
+                codes = [future_code(f) for f in running]
+                answered = time.monotonic() - t_stop
+                self.assertEqual(codes, [grpc.StatusCode.UNAVAILABLE] * 6)
+                self.assertLess(answered, 2.0, "calls hung after the database went away")
+                took = c.wait_health(NOT_SERVING, timeout=2.0)
+                self.assertLess(time.monotonic() - t_stop, 2.5, took)
+                # while down, calls fail fast
+                code, details, secs = c.probe_code(SETTINGS, timeout=10)
+                self.assertEqual(code, grpc.StatusCode.UNAVAILABLE, details)
+                self.assertLess(secs, 0.5)
+                time.sleep(1.0)  # let the backoff grow a little
+            finally:
+                dbtest.pg_ctl("start", "-w")
+            t_start = time.monotonic()
+            c.wait_health(SERVING, timeout=5.0)
+            self.assertLess(time.monotonic() - t_start, 5.0)
+            for i in range(10):
+                self.assertEqual(c.probe(SETTINGS, tenant="back%d" % i).tenant, "back%d" % i)
+            self.assertIsNone(s.proc.poll())
+            self.assertEqual(s.proc.pid, pid)
+
+
+class Terminate(unittest.TestCase):
+    def test_terminating_one_busy_backend_fails_only_its_call(self):
+        with dbtest.ArbiterServer(["--pool-min", "2", "--pool-max", "2"]) as s:
+            c = dbtest.Client(s)
+            c.wait_health(SERVING)
+            a = c.probe_future(SLEEP, tenant="victim", sleep_ms=1500)
+            b = c.probe_future(SLEEP, tenant="survivor", sleep_ms=1500)
+            time.sleep(0.3)
+            busy = dbtest.psql("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                               "'arbiterd' AND state = 'active' AND query LIKE '%pg_sleep%' "
+                               "ORDER BY pid")
+            self.assertEqual(len(busy), 2, busy)
+            dbtest.psql("SELECT pg_terminate_backend(%s)" % busy[0][0])
+            codes = sorted([future_code(a), future_code(b)], key=str)
+            self.assertEqual(codes, sorted([grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE],
+                                           key=str))
+            # the pool replaced the connection and serves on
+            pids = {c.probe(BACKEND_PID).backend_pid for _ in range(6)}
+            self.assertNotIn(int(busy[0][0]), pids)
+            self.assertEqual(c.health_status(), SERVING)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,85 @@
+"""Start-up safety (issue 3 §3 and §7): connecting as the owner role or as a
+superuser refuses to start (exit code 2) with a message that says why and how
+to fix it; --allow-rls-bypass starts with a warning; an unreachable database
+does not stop the server from starting: Health says NOT_SERVING until the
+database is there."""
+import subprocess
+import time
+import unittest
+
+import grpc
+
+import dbtest
+from dbtest import NOT_SERVING, SERVING, SETTINGS
+
+
+def run_refused(url, *extra):
+    s = dbtest.ArbiterServer(list(extra), database=url)
+    proc = subprocess.Popen(s.args, env=s.env, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
+class StartupSafety(unittest.TestCase):
+    def test_owner_role_refuses_to_start(self):
+        code, err = run_refused(dbtest.harness.owner_url())
+        self.assertEqual(code, 2, err)
+        self.assertIn('"arbiter_owner"', err)
+        self.assertIn("owns", err)
+        self.assertIn("row level security", err)
+        self.assertIn("arbiter_app", err)  # how to fix it
+
+    def test_superuser_refuses_to_start(self):
+        code, err = run_refused(dbtest.harness.superuser_url())
+        self.assertEqual(code, 2, err)
+        self.assertIn("superuser", err)
+        self.assertIn("--allow-rls-bypass", err)
+
+    def test_allow_rls_bypass_starts_with_a_warning(self):
+        s = dbtest.ArbiterServer(["--allow-rls-bypass", "--pool-min", "1"],
+                                 database=dbtest.harness.superuser_url())
+        s.proc = subprocess.Popen(s.args, env=s.env, stderr=subprocess.PIPE, text=True)
+        try:
+            s.wait_ready()
+            c = dbtest.Client(s)
+            c.wait_health(SERVING)
+            self.assertEqual(c.probe(SETTINGS, tenant="x").tenant, "x")
+        finally:
+            s.stop()
+            err = s.proc.stderr.read()
+            s.proc.stderr.close()
+        self.assertEqual(s.proc.returncode, 0)
+        self.assertIn("superuser", err)
+        self.assertIn("allow-rls-bypass", err)
+        self.assertIn("warn", err)
+
+    def test_app_role_starts(self):
+        with dbtest.ArbiterServer(["--pool-min", "1"]) as s:
+            dbtest.Client(s).wait_health(SERVING)
+
+    def test_unreachable_database_at_start_is_not_fatal(self):
+        dbtest.pg_ctl("stop", "-m", "fast")
+        try:
+            with dbtest.ArbiterServer(["--pool-min", "1"]) as s:
+                c = dbtest.Client(s)
+                self.assertEqual(c.health_status(), NOT_SERVING)
+                code, details, secs = c.probe_code(SETTINGS, timeout=10)
+                self.assertEqual(code, grpc.StatusCode.UNAVAILABLE, details)
+                time.sleep(0.5)
+                self.assertIsNone(s.proc.poll())
+                self.assertEqual(c.health_status(), NOT_SERVING)
+                dbtest.pg_ctl("start", "-w")
+                c.wait_health(SERVING, timeout=6.0)
+                self.assertEqual(c.probe(SETTINGS, tenant="late").tenant, "late")
+        finally:
+            subprocess.run([dbtest.os.environ["ARBITER_TEST_PG_CTL"], "start", "-w"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
