@@ -228,6 +228,40 @@ static void test_concurrent(struct env *e)
     free(o);
 }
 
+#define N_MANY 600
+
+/* More calls than the server's --max-concurrent-streams (256): nghttp2
+ * queues the rest and every call still completes. */
+static void test_many_streams(struct env *e)
+{
+    struct outcome *o = calloc(N_MANY, sizeof *o);
+    Arbiter__V1__EchoRequest req = ARBITER__V1__ECHO_REQUEST__INIT;
+    struct arbiter_call_opts opts = {
+        .path = "/arbiter.v1.Testing/Echo", .timeout_ms = 20000, .on_done = on_done,
+    };
+    uv_loop_t loop;
+    arbiter_client *c;
+    int pending = N_MANY, ok = 0;
+
+    uv_loop_init(&loop);
+    CHECK(e, arbiter_client_new(&loop, e->socket, &c) == 0, "client_new");
+    req.text = "many";
+    for (int i = 0; i < N_MANY; i++) {
+        o[i].pending = &pending;
+        o[i].client = c;
+        opts.user = &o[i];
+        CHECK(e, arbiter_call_start_message(c, &opts, &req.base, NULL) == 0, "start %d", i);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    for (int i = 0; i < N_MANY; i++) {
+        ok += o[i].status == RPC_OK && o[i].resp_len > 0;
+        outcome_clear(&o[i]);
+    }
+    CHECK(e, ok == N_MANY, "%d of %d calls OK", ok, N_MANY);
+    free(o);
+}
+
 struct stream_state {
     struct outcome out;
     int seen;
@@ -558,6 +592,7 @@ int main(void)
     }
     test_health(&e);
     test_concurrent(&e);
+    test_many_streams(&e);
     test_streaming(&e);
     test_deadline(&e);
     test_cancel(&e);
