@@ -57,7 +57,7 @@ typedef struct arbiter_result {
     const uint8_t *response; /* last response message when the call has no
                               * on_message callback; else NULL */
     size_t response_len;
-    size_t messages;         /* number of response messages received */
+    size_t messages; /* number of response messages received */
     /* 0, or the negative errno of a transport failure (connect, read,
      * write, HTTP/2 protocol error). When set, status is UNAVAILABLE and
      * the server may never have seen the call. */
@@ -67,8 +67,7 @@ typedef struct arbiter_result {
 /* Called for each response message of a (server-streaming) call, in order.
  * |data| is borrowed until the callback returns. The callback may cancel
  * the call or start new ones. */
-typedef void (*arbiter_message_cb)(arbiter_call *call, const uint8_t *data, size_t len,
-                                   void *user);
+typedef void (*arbiter_message_cb)(arbiter_call *call, const uint8_t *data, size_t len, void *user);
 
 /* Called exactly once when the call ends. After it returns the call handle
  * is invalid. The callback may start new calls or close the client. */
@@ -78,8 +77,8 @@ struct arbiter_call_opts {
     const char *path;                 /* "/pkg.Service/Method"; copied */
     const arbiter_metadata *metadata; /* optional; copied */
     size_t n_metadata;
-    uint64_t timeout_ms; /* 0 = no deadline; else sent as grpc-timeout and
-                          * enforced locally (DEADLINE_EXCEEDED) */
+    uint64_t timeout_ms;    /* 0 = no deadline; else sent as grpc-timeout and
+                             * enforced locally (DEADLINE_EXCEEDED) */
     const uint8_t *request; /* serialized request message; copied */
     size_t request_len;
     arbiter_message_cb on_message; /* optional: streaming delivery */

@@ -27,7 +27,7 @@ enum {
 #define MAX_HEADERS 32
 
 struct ctl_opts {
-    const char *socket;  /* borrowed from argv or the environment */
+    const char *socket; /* borrowed from argv or the environment */
     const char *tenant, *user, *session;
     arbiter_metadata headers[MAX_HEADERS + 3];
     size_t n_headers;
@@ -147,6 +147,29 @@ static int parse_timeout(struct ctl_opts *o, const char *v)
     return 0;
 }
 
+/* Stores the value |v| of the |k|-th valued option (see parse_option). */
+static int apply_valued(struct ctl_opts *o, size_t k, const char *v)
+{
+    switch (k) {
+    case 0:
+        o->socket = v;
+        return 0;
+    case 1:
+        o->tenant = v;
+        return 0;
+    case 2:
+        o->user = v;
+        return 0;
+    case 3:
+        o->session = v;
+        return 0;
+    case 4:
+        return parse_header(o, (char *)v);
+    default:
+        return parse_timeout(o, v);
+    }
+}
+
 /* Handles one option at argv[*i]. Returns 0, 1 when the program should
  * exit 0 (help, version), or negative for a usage error. */
 static int parse_option(struct ctl_opts *o, int argc, char **argv, int *i)
@@ -166,22 +189,15 @@ static int parse_option(struct ctl_opts *o, int argc, char **argv, int *i)
         *(a[2] == 'c' ? &o->compact : a[2] == 'a' ? &o->all : &o->dry_run) = true;
         return 0;
     }
-    static const char *const valued[] = {"--socket", "--tenant", "--user", "--session",
-                                         "--header", "--timeout-ms"};
+    static const char *const valued[] = {"--socket",  "--tenant", "--user",
+                                         "--session", "--header", "--timeout-ms"};
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
         if (!opt_is(a, valued[k]))
             continue;
         v = opt_value(argc, argv, i, valued[k]);
         if (!v)
             return -EINVAL;
-        switch (k) {
-        case 0: o->socket = v; return 0;
-        case 1: o->tenant = v; return 0;
-        case 2: o->user = v; return 0;
-        case 3: o->session = v; return 0;
-        case 4: return parse_header(o, (char *)v);
-        default: return parse_timeout(o, v);
-        }
+        return apply_valued(o, k, v);
     }
     fprintf(stderr, "arbiterctl: unknown option '%s' (see --help)\n", a);
     return -EINVAL;
@@ -296,8 +312,8 @@ static void on_done(arbiter_call *call, const arbiter_result *r, void *user)
     struct ctl_call *cc = user;
 
     if (cc->exit_code == 0 && r->status != 0) {
-        fprintf(stderr, "ERROR: %s (%d): %s%s%s%s\n", arbiter_status_name(r->status),
-                r->status, r->message, r->transport_error ? " (socket " : "",
+        fprintf(stderr, "ERROR: %s (%d): %s%s%s%s\n", arbiter_status_name(r->status), r->status,
+                r->message, r->transport_error ? " (socket " : "",
                 r->transport_error ? cc->socket : "", r->transport_error ? ")" : "");
         cc->exit_code = r->transport_error ? EXIT_CONNECT : EXIT_STATUS + r->status;
     }
@@ -350,8 +366,7 @@ static int run_call(const struct ctl_opts *o, const ProtobufCServiceDescriptor *
         return EXIT_CONNECT;
     rv = arbiter_client_new(&loop, o->socket, &cc.client);
     if (rv < 0) {
-        fprintf(stderr, "ERROR: cannot connect to arbiterd at %s: %s\n", o->socket,
-                strerror(-rv));
+        fprintf(stderr, "ERROR: cannot connect to arbiterd at %s: %s\n", o->socket, strerror(-rv));
         uv_loop_close(&loop);
         return EXIT_CONNECT;
     }
@@ -403,7 +418,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    static struct ctl_opts o;
+    struct ctl_opts o = {0};
     int rv = parse_args(&o, argc, argv);
 
     if (rv != 0)

@@ -47,10 +47,10 @@ struct arbiter_client {
     uv_connect_t connect_req; /* .data = this client */
     nghttp2_session *session; /* owned; NULL once closed */
     enum client_state state;
-    int error;                /* negative errno once FAILED */
-    int depth;                /* nesting of enter()/leave() */
+    int error; /* negative errno once FAILED */
+    int depth; /* nesting of enter()/leave() */
     bool close_requested;
-    arbiter_call *calls;      /* borrowed list of live calls (owned by themselves) */
+    arbiter_call *calls; /* borrowed list of live calls (owned by themselves) */
     size_t n_calls;
     uint8_t rbuf[CLIENT_READ_BUF];
 };
@@ -59,17 +59,17 @@ struct arbiter_call {
     arbiter_client *client; /* borrowed */
     arbiter_call *prev, *next;
     int32_t stream_id;
-    bool opened;            /* HEADERS went out: RST_STREAM allowed */
+    bool opened; /* HEADERS went out: RST_STREAM allowed */
     bool ended;
-    uv_timer_t timer;       /* .data = this call; its close frees the call */
-    uint8_t *body;          /* owned: prefixed request message */
+    uv_timer_t timer; /* .data = this call; its close frees the call */
+    uint8_t *body;    /* owned: prefixed request message */
     size_t body_len, body_off;
     rpc_frame_decoder dec;
-    int http_status;        /* 0 until :status arrived */
-    int grpc_status;        /* -1 until grpc-status arrived */
-    char *grpc_message;     /* owned, NUL-terminated, or NULL */
-    int encoding;           /* 0 identity, 1 gzip, -1 unsupported */
-    uint8_t *resp;          /* owned: last message (unary delivery) */
+    int http_status;    /* 0 until :status arrived */
+    int grpc_status;    /* -1 until grpc-status arrived */
+    char *grpc_message; /* owned, NUL-terminated, or NULL */
+    int encoding;       /* 0 identity, 1 gzip, -1 unsupported */
+    uint8_t *resp;      /* owned: last message (unary delivery) */
     size_t resp_len;
     size_t messages;
     arbiter_message_cb on_message;
@@ -341,8 +341,7 @@ static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *frame, int
     if (error_code == NGHTTP2_ERR_START_STREAM_NOT_ALLOWED)
         snprintf(msg, sizeof msg, "the server is going away (GOAWAY): the call was not sent");
     else
-        snprintf(msg, sizeof msg, "the call could not be sent: %s",
-                 nghttp2_strerror(error_code));
+        snprintf(msg, sizeof msg, "the call could not be sent: %s", nghttp2_strerror(error_code));
     call_end(call, RPC_UNAVAILABLE, msg, 0);
     return 0;
 }
@@ -444,8 +443,8 @@ static int handle_message(arbiter_call *call, const rpc_frame_msg *msg)
     return rv;
 }
 
-static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
-                         const uint8_t *data, size_t len, void *user_data)
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                         size_t len, void *user_data)
 {
     arbiter_call *call = stream_call(s, stream_id);
     rpc_frame_msg msg;
@@ -469,8 +468,8 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
 
 /* The status of a stream that closed without grpc-status (gRPC
  * doc/http-grpc-status-mapping.md and PROTOCOL-HTTP2.md RST_STREAM). */
-static int status_without_trailers(const arbiter_call *call, uint32_t error_code,
-                                   char *msg, size_t cap)
+static int status_without_trailers(const arbiter_call *call, uint32_t error_code, char *msg,
+                                   size_t cap)
 {
     int h = call->http_status;
 
@@ -572,8 +571,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     enter(c);
     if (nread < 0) {
         fail_connection(c, nread == UV_EOF ? -ECONNRESET : (int)nread);
-    } else if (nghttp2_session_mem_recv(c->session, (const uint8_t *)buf->base,
-                                        (size_t)nread) < 0) {
+    } else if (nghttp2_session_mem_recv(c->session, (const uint8_t *)buf->base, (size_t)nread) <
+               0) {
         fail_connection(c, -EPROTO);
     }
     leave(c);
@@ -664,8 +663,8 @@ static bool metadata_key_ok(const char *k)
     if (!k || !*k || strncmp(k, "grpc-", 5) == 0)
         return false;
     for (const char *p = k; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-              *p == '_' || *p == '.'))
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+              *p == '.'))
             return false;
     }
     return true;
@@ -741,8 +740,8 @@ static int32_t submit(arbiter_client *c, arbiter_call *call, const struct arbite
     nva[n++] = make_nv(":authority", "localhost", 9);
     nva[n++] = make_nv("te", "trailers", 8);
     nva[n++] = make_nv("content-type", "application/grpc", 16);
-    nva[n++] = make_nv("user-agent", "arbiter-c/" ARBITER_VERSION,
-                       strlen("arbiter-c/" ARBITER_VERSION));
+    nva[n++] =
+        make_nv("user-agent", "arbiter-c/" ARBITER_VERSION, strlen("arbiter-c/" ARBITER_VERSION));
     if (o->timeout_ms > 0) {
         format_timeout(o->timeout_ms, timeout, sizeof timeout);
         nva[n++] = make_nv("grpc-timeout", timeout, strlen(timeout));

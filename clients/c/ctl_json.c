@@ -78,10 +78,10 @@ static struct json_object *enum_to_json(const ProtobufCEnumDescriptor *e, int32_
 static struct json_object *timestamp_to_json(const ProtobufCMessage *m)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    const ProtobufCFieldDescriptor *fs = protobuf_c_message_descriptor_get_field_by_name(d,
-                                                                                       "seconds");
-    const ProtobufCFieldDescriptor *fn = protobuf_c_message_descriptor_get_field_by_name(d,
-                                                                                       "nanos");
+    const ProtobufCFieldDescriptor *fs =
+        protobuf_c_message_descriptor_get_field_by_name(d, "seconds");
+    const ProtobufCFieldDescriptor *fn =
+        protobuf_c_message_descriptor_get_field_by_name(d, "nanos");
     int64_t secs = *(const int64_t *)((const uint8_t *)m + fs->offset);
     int32_t nanos = *(const int32_t *)((const uint8_t *)m + fn->offset);
     time_t t = (time_t)secs;
@@ -97,8 +97,8 @@ static struct json_object *timestamp_to_json(const ProtobufCMessage *m)
         snprintf(frac, sizeof frac, ".%06d", nanos / 1000);
     else if (nanos)
         snprintf(frac, sizeof frac, ".%09d", nanos);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
     return json_object_new_string(buf);
 }
 
@@ -209,8 +209,8 @@ static bool field_present(const ProtobufCMessage *m, const ProtobufCFieldDescrip
 
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
         return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE || (f->type == PROTOBUF_C_TYPE_STRING &&
-                                               f->label == PROTOBUF_C_LABEL_OPTIONAL))
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE ||
+        (f->type == PROTOBUF_C_TYPE_STRING && f->label == PROTOBUF_C_LABEL_OPTIONAL))
         return *(const void *const *)(base + f->offset) != NULL;
     if (f->label == PROTOBUF_C_LABEL_OPTIONAL)
         return *(const protobuf_c_boolean *)(base + f->quantifier_offset);

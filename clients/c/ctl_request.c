@@ -31,8 +31,7 @@ union scalar {
     ProtobufCMessage *msg;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t cap, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t cap, const char *fmt, ...)
 {
     va_list ap;
 
@@ -79,8 +78,7 @@ static size_t scalar_size(ProtobufCType t)
 static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *desc,
                                                   const char *name, arena *a)
 {
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(desc,
-                                                                                      name);
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(desc, name);
     char *snake;
     size_t j = 0;
 
@@ -126,8 +124,8 @@ static void set_presence(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 }
 
 /* Appends one element of |size| bytes at |v| to repeated field |f|. */
-static int repeated_append(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                           const void *v, size_t size, arena *a)
+static int repeated_append(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const void *v,
+                           size_t size, arena *a)
 {
     uint8_t *base = (uint8_t *)m;
     size_t *count = (size_t *)(base + f->quantifier_offset);
@@ -407,8 +405,7 @@ static int parse_rfc3339(const char *p, int64_t *seconds, int32_t *nanos)
         p++;
     } else if (*p == '+' || *p == '-') {
         sign = *p++ == '+' ? 1 : -1;
-        if (!digits(&p, 2, &oh) || !expect(&p, ':') || !digits(&p, 2, &om) || oh > 23 ||
-            om > 59)
+        if (!digits(&p, 2, &oh) || !expect(&p, ':') || !digits(&p, 2, &om) || oh > 23 || om > 59)
             return -EINVAL;
     } else {
         return -EINVAL;
@@ -437,8 +434,10 @@ static int set_message_value(ProtobufCMessage *m, const ProtobufCFieldDescriptor
     int rv;
 
     if (strcmp(v, "{}") && !is_wrapper(d) && !is_timestamp(d))
-        return fail(err, cap, "'%s' is a message (%s): set its fields (%s.<field>=...) or "
-                    "use %s={}", f->name, d->name, f->name, f->name);
+        return fail(err, cap,
+                    "'%s' is a message (%s): set its fields (%s.<field>=...) or "
+                    "use %s={}",
+                    f->name, d->name, f->name, f->name);
     /* Parse before creating the sub-message, so a bad value changes nothing. */
     if (is_wrapper(d) && strcmp(v, "{}")) {
         rv = parse_scalar(&d->fields[0], v, a, &sv, err, cap);
@@ -450,8 +449,10 @@ static int set_message_value(ProtobufCMessage *m, const ProtobufCFieldDescriptor
         int32_t nanos;
 
         if (parse_rfc3339(v, &secs, &nanos) < 0)
-            return fail(err, cap, "bad value '%s' for '%s': expected an RFC 3339 time such "
-                        "as 2026-01-02T03:04:05Z", v, f->name);
+            return fail(err, cap,
+                        "bad value '%s' for '%s': expected an RFC 3339 time such "
+                        "as 2026-01-02T03:04:05Z",
+                        v, f->name);
         sub = sub_message(m, f, idx == -1 ? -2 : idx, a, err, cap);
         if (!sub)
             return -EINVAL;
@@ -497,8 +498,10 @@ static int assign_leaf(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, l
     if (f->type == PROTOBUF_C_TYPE_MESSAGE)
         return set_message_value(m, f, idx, value, a, err, cap);
     if (idx >= 0)
-        return fail(err, cap, "'%s' is a repeated scalar: repeat '%s=value' instead of "
-                    "indexing it", f->name, f->name);
+        return fail(err, cap,
+                    "'%s' is a repeated scalar: repeat '%s=value' instead of "
+                    "indexing it",
+                    f->name, f->name);
     rv = parse_scalar(f, value, a, &sv, err, cap);
     if (rv < 0)
         return rv;
@@ -528,14 +531,13 @@ int ctl_msg_assign(ProtobufCMessage *msg, const char *arg, arena *a, char *err, 
         f = find_field(cur->descriptor, seg, a);
         if (!f)
             return unknown_field(cur->descriptor, seg, err, errcap);
-        if (idx >= 0 && (f->label != PROTOBUF_C_LABEL_REPEATED ||
-                         f->type != PROTOBUF_C_TYPE_MESSAGE))
+        if (idx >= 0 &&
+            (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE))
             return fail(err, errcap, "'%s' is not a repeated message: it takes no index", seg);
         if (!dot)
             return assign_leaf(cur, f, idx, eq + 1, a, err, errcap);
         if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-            return fail(err, errcap, "'%s' is not a message: it has no field '%s'", seg,
-                        dot + 1);
+            return fail(err, errcap, "'%s' is not a message: it has no field '%s'", seg, dot + 1);
         cur = sub_message(cur, f, idx, a, err, errcap);
         if (!cur)
             return -EINVAL;
@@ -545,13 +547,20 @@ int ctl_msg_assign(ProtobufCMessage *msg, const char *arg, arena *a, char *err, 
 static const char *type_name(const ProtobufCFieldDescriptor *f)
 {
     static const char *const names[] = {
-        [PROTOBUF_C_TYPE_INT32] = "int32",       [PROTOBUF_C_TYPE_SINT32] = "sint32",
-        [PROTOBUF_C_TYPE_SFIXED32] = "sfixed32", [PROTOBUF_C_TYPE_INT64] = "int64",
-        [PROTOBUF_C_TYPE_SINT64] = "sint64",     [PROTOBUF_C_TYPE_SFIXED64] = "sfixed64",
-        [PROTOBUF_C_TYPE_UINT32] = "uint32",     [PROTOBUF_C_TYPE_FIXED32] = "fixed32",
-        [PROTOBUF_C_TYPE_UINT64] = "uint64",     [PROTOBUF_C_TYPE_FIXED64] = "fixed64",
-        [PROTOBUF_C_TYPE_FLOAT] = "float",       [PROTOBUF_C_TYPE_DOUBLE] = "double",
-        [PROTOBUF_C_TYPE_BOOL] = "bool",         [PROTOBUF_C_TYPE_STRING] = "string",
+        [PROTOBUF_C_TYPE_INT32] = "int32",
+        [PROTOBUF_C_TYPE_SINT32] = "sint32",
+        [PROTOBUF_C_TYPE_SFIXED32] = "sfixed32",
+        [PROTOBUF_C_TYPE_INT64] = "int64",
+        [PROTOBUF_C_TYPE_SINT64] = "sint64",
+        [PROTOBUF_C_TYPE_SFIXED64] = "sfixed64",
+        [PROTOBUF_C_TYPE_UINT32] = "uint32",
+        [PROTOBUF_C_TYPE_FIXED32] = "fixed32",
+        [PROTOBUF_C_TYPE_UINT64] = "uint64",
+        [PROTOBUF_C_TYPE_FIXED64] = "fixed64",
+        [PROTOBUF_C_TYPE_FLOAT] = "float",
+        [PROTOBUF_C_TYPE_DOUBLE] = "double",
+        [PROTOBUF_C_TYPE_BOOL] = "bool",
+        [PROTOBUF_C_TYPE_STRING] = "string",
         [PROTOBUF_C_TYPE_BYTES] = "bytes (base64)",
     };
 

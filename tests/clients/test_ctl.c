@@ -45,9 +45,9 @@ static ProtobufCMessage *build(const ProtobufCMessageDescriptor *d, const char *
 static const char *json_of(const ProtobufCMessage *m)
 {
     struct json_object *j = ctl_msg_to_json(m);
-    const char *s = arena_strdup(&a, json_object_to_json_string_ext(
-                                          j, JSON_C_TO_STRING_PLAIN |
-                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    const char *s =
+        arena_strdup(&a, json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
 
     json_object_put(j);
     return s;
@@ -77,13 +77,15 @@ Test(ctl, resolves_short_full_and_path_names)
 
 Test(ctl, dotted_paths_build_nested_messages_and_repeat)
 {
-    const char *args[] = {"agent.name=a1", "agent.capabilities.languages=c",
-                          "agent.capabilities.languages=python", "agent.load.capacity=7",
-                          "agent.performance.task_count=-9000000000", NULL};
+    const char *args[] = {"agent.name=a1",
+                          "agent.capabilities.languages=c",
+                          "agent.capabilities.languages=python",
+                          "agent.load.capacity=7",
+                          "agent.performance.task_count=-9000000000",
+                          NULL};
     int rv;
-    Arbiter__V1__RegisterAgentRequest *r =
-        (Arbiter__V1__RegisterAgentRequest *)build(&arbiter__v1__register_agent_request__descriptor,
-                                                   args, &rv);
+    Arbiter__V1__RegisterAgentRequest *r = (Arbiter__V1__RegisterAgentRequest *)build(
+        &arbiter__v1__register_agent_request__descriptor, args, &rv);
 
     cr_assert(eq(int, rv, 0), "%s", err);
     cr_assert(eq(str, r->agent->name, "a1"));
@@ -156,14 +158,15 @@ Test(ctl, bools_doubles_and_int64)
     cr_assert(eq(int, ctl_msg_assign(&r->base, "success=maybe", &a, err, sizeof err), -EINVAL));
     cr_assert(eq(int, ctl_msg_assign(&r->base, "success=0", &a, err, sizeof err), 0));
     cr_assert(eq(int, r->success, 0));
-    cr_assert(eq(int, ctl_msg_assign(&r->base, "tokens_used=9223372036854775808", &a, err,
-                                     sizeof err), -EINVAL));
+    cr_assert(eq(int,
+                 ctl_msg_assign(&r->base, "tokens_used=9223372036854775808", &a, err, sizeof err),
+                 -EINVAL));
 }
 
 Test(ctl, enums_by_name_or_number)
 {
-    Arbiter__V1__DbProbeRequest *r = (Arbiter__V1__DbProbeRequest *)ctl_msg_new(
-        &arbiter__v1__db_probe_request__descriptor, &a);
+    Arbiter__V1__DbProbeRequest *r =
+        (Arbiter__V1__DbProbeRequest *)ctl_msg_new(&arbiter__v1__db_probe_request__descriptor, &a);
 
     cr_assert(eq(int, ctl_msg_assign(&r->base, "kind=SLEEP", &a, err, sizeof err), 0));
     cr_assert(eq(int, r->kind, ARBITER__V1__DB_PROBE_REQUEST__KIND__SLEEP));
@@ -174,14 +177,14 @@ Test(ctl, enums_by_name_or_number)
 
 Test(ctl, bytes_are_base64)
 {
-    Arbiter__V1__EchoRequest *r = (Arbiter__V1__EchoRequest *)ctl_msg_new(
-        &arbiter__v1__echo_request__descriptor, &a);
+    Arbiter__V1__EchoRequest *r =
+        (Arbiter__V1__EchoRequest *)ctl_msg_new(&arbiter__v1__echo_request__descriptor, &a);
 
     cr_assert(eq(int, ctl_msg_assign(&r->base, "payload=AAEC/w", &a, err, sizeof err), 0));
     cr_assert(eq(sz, r->payload.len, 4));
     cr_assert(eq(int, memcmp(r->payload.data, "\x00\x01\x02\xff", 4), 0));
-    cr_assert(eq(int, ctl_msg_assign(&r->base, "payload=not base64!", &a, err, sizeof err),
-                 -EINVAL));
+    cr_assert(
+        eq(int, ctl_msg_assign(&r->base, "payload=not base64!", &a, err, sizeof err), -EINVAL));
 }
 
 Test(ctl, wrappers_take_their_plain_value)
@@ -201,8 +204,8 @@ Test(ctl, wrappers_take_their_plain_value)
     /* A bad value leaves the wrapper unset. */
     r = (Arbiter__V1__QueryAgentsByCapabilityRequest *)ctl_msg_new(
         &arbiter__v1__query_agents_by_capability_request__descriptor, &a);
-    cr_assert(eq(int, ctl_msg_assign(&r->base, "min_success_rate=high", &a, err, sizeof err),
-                 -EINVAL));
+    cr_assert(
+        eq(int, ctl_msg_assign(&r->base, "min_success_rate=high", &a, err, sizeof err), -EINVAL));
     cr_assert(eq(ptr, r->min_success_rate, NULL));
 }
 
@@ -254,8 +257,9 @@ Test(ctl, unknown_field_names_the_valid_ones)
     ProtobufCMessage *m = ctl_msg_new(&arbiter__v1__create_tenant_request__descriptor, &a);
 
     cr_assert(eq(int, ctl_msg_assign(m, "nmae=x", &a, err, sizeof err), -ENOENT));
-    cr_assert(eq(str, err, "unknown field 'nmae' in arbiter.v1.CreateTenantRequest "
-                           "(fields: id, name)"));
+    cr_assert(eq(str, err,
+                 "unknown field 'nmae' in arbiter.v1.CreateTenantRequest "
+                 "(fields: id, name)"));
 }
 
 Test(ctl, repeated_messages_take_an_index)

@@ -36,14 +36,14 @@ struct env {
     int failures;
 };
 
-#define CHECK(e, cond, ...)                                                            \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __func__, __LINE__, #cond);          \
-            fprintf(stderr, __VA_ARGS__);                                              \
-            fputc('\n', stderr);                                                       \
-            (e)->failures++;                                                           \
-        }                                                                              \
+#define CHECK(e, cond, ...)                                                                        \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __func__, __LINE__, #cond);                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            (e)->failures++;                                                                       \
+        }                                                                                          \
     } while (0)
 
 /* What a call ended with, copied out of the done callback. */
@@ -88,15 +88,18 @@ static void outcome_clear(struct outcome *o)
 
 /* One call on a fresh client and loop; fills |o|. */
 static void run_one(struct env *e, const char *path, const ProtobufCMessage *req,
-                    const arbiter_metadata *md, size_t n_md, uint64_t timeout_ms,
-                    struct outcome *o)
+                    const arbiter_metadata *md, size_t n_md, uint64_t timeout_ms, struct outcome *o)
 {
     uv_loop_t loop;
     arbiter_client *c;
     int pending = 1;
     struct arbiter_call_opts opts = {
-        .path = path, .metadata = md, .n_metadata = n_md, .timeout_ms = timeout_ms,
-        .on_done = on_done, .user = o,
+        .path = path,
+        .metadata = md,
+        .n_metadata = n_md,
+        .timeout_ms = timeout_ms,
+        .on_done = on_done,
+        .user = o,
     };
 
     uv_loop_init(&loop);
@@ -123,7 +126,8 @@ static void test_health(struct env *e)
         if (o.status != RPC_OK)
             break;
         resp = grpc__health__v1__health_check_response__unpack(NULL, o.resp_len, o.resp);
-        if (resp && resp->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
+        if (resp &&
+            resp->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
             break;
         grpc__health__v1__health_check_response__free_unpacked(resp, NULL);
         resp = NULL;
@@ -203,8 +207,12 @@ static void test_concurrent(struct env *e)
             {.key = "x-test-bin", .value = (const char *)bin, .value_len = 3},
         };
         struct arbiter_call_opts opts = {
-            .path = "/arbiter.v1.Testing/Echo", .metadata = md, .n_metadata = 2,
-            .timeout_ms = 20000, .on_done = on_done, .user = &o[i],
+            .path = "/arbiter.v1.Testing/Echo",
+            .metadata = md,
+            .n_metadata = 2,
+            .timeout_ms = 20000,
+            .on_done = on_done,
+            .user = &o[i],
         };
 
         snprintf(text, sizeof text, "call-%d", i);
@@ -237,7 +245,9 @@ static void test_many_streams(struct env *e)
     struct outcome *o = calloc(N_MANY, sizeof *o);
     Arbiter__V1__EchoRequest req = ARBITER__V1__ECHO_REQUEST__INIT;
     struct arbiter_call_opts opts = {
-        .path = "/arbiter.v1.Testing/Echo", .timeout_ms = 20000, .on_done = on_done,
+        .path = "/arbiter.v1.Testing/Echo",
+        .timeout_ms = 20000,
+        .on_done = on_done,
     };
     uv_loop_t loop;
     arbiter_client *c;
@@ -290,8 +300,11 @@ static void test_streaming(struct env *e)
     struct stream_state s = {.in_order = true};
     int pending = 1;
     struct arbiter_call_opts opts = {
-        .path = "/arbiter.v1.Testing/StreamN", .timeout_ms = 10000,
-        .on_message = on_stream_message, .on_done = on_stream_done, .user = &s,
+        .path = "/arbiter.v1.Testing/StreamN",
+        .timeout_ms = 10000,
+        .on_message = on_stream_message,
+        .on_done = on_stream_done,
+        .user = &s,
     };
     uv_loop_t loop;
     arbiter_client *c;
@@ -321,8 +334,8 @@ static void test_deadline(struct env *e)
     run_one(e, "/arbiter.v1.Testing/NeverAnswer", &req.base, NULL, 0, 100, &o);
     CHECK(e, o.status == RPC_DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED, got %d: %s", o.status,
           o.message);
-    CHECK(e, o.ended_at - start >= 90 && o.ended_at - start < 1000,
-          "ended after %llu ms", (unsigned long long)(o.ended_at - start));
+    CHECK(e, o.ended_at - start >= 90 && o.ended_at - start < 1000, "ended after %llu ms",
+          (unsigned long long)(o.ended_at - start));
     outcome_clear(&o);
 }
 
@@ -349,10 +362,14 @@ static void test_cancel(struct env *e)
     Arbiter__V1__EchoRequest echo = ARBITER__V1__ECHO_REQUEST__INIT;
     struct cancel_state s = {.pending = 2};
     struct arbiter_call_opts never = {
-        .path = "/arbiter.v1.Testing/NeverAnswer", .on_done = on_done, .user = &s.never,
+        .path = "/arbiter.v1.Testing/NeverAnswer",
+        .on_done = on_done,
+        .user = &s.never,
     };
     struct arbiter_call_opts after = {
-        .path = "/arbiter.v1.Testing/Echo", .timeout_ms = 5000, .on_done = on_done,
+        .path = "/arbiter.v1.Testing/Echo",
+        .timeout_ms = 5000,
+        .on_done = on_done,
         .user = &s.echo,
     };
     uv_loop_t loop;
@@ -445,7 +462,9 @@ static void on_shutdown_timer(uv_timer_t *t)
     struct shutdown_state *s = t->data;
     Arbiter__V1__EchoRequest echo = ARBITER__V1__ECHO_REQUEST__INIT;
     struct arbiter_call_opts o = {
-        .path = "/arbiter.v1.Testing/Echo", .timeout_ms = 5000, .on_done = on_done,
+        .path = "/arbiter.v1.Testing/Echo",
+        .timeout_ms = 5000,
+        .on_done = on_done,
         .user = &s->late,
     };
 
@@ -470,7 +489,9 @@ static void test_server_shutdown(struct env *outer, const char *arbiterd)
     struct env e = {0};
     struct shutdown_state s = {.env = &e, .pending = 2};
     struct arbiter_call_opts never = {
-        .path = "/arbiter.v1.Testing/NeverAnswer", .on_done = on_done, .user = &s.in_flight,
+        .path = "/arbiter.v1.Testing/NeverAnswer",
+        .on_done = on_done,
+        .user = &s.in_flight,
     };
     uv_loop_t loop;
     uv_timer_t timer;
@@ -498,8 +519,7 @@ static void test_server_shutdown(struct env *outer, const char *arbiterd)
           "after GOAWAY: start %d, status %d: %s", s.late_start, s.late.status, s.late.message);
     CHECK(outer, uv_hrtime() / 1000000 - start < 3000, "no call hangs");
     printf("shutdown: in flight ended %d (%s); late call: start %d, status %d (%s)\n",
-           s.in_flight.status, s.in_flight.message, s.late_start, s.late.status,
-           s.late.message);
+           s.in_flight.status, s.in_flight.message, s.late_start, s.late.status, s.late.message);
     outcome_clear(&s.in_flight);
     outcome_clear(&s.late);
     rv = stop_server(&e);
