@@ -17,10 +17,10 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-pool_max=4
-duration=10
-build=/tmp/build-bench-release
-load_run=1
+pool_max=${BENCH_POOL_MAX:-4}
+duration=${BENCH_DURATION:-10}
+build=${BENCH_BUILD:-/tmp/build-bench-release}
+load_run=${BENCH_LOAD:-1}
 inner=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -152,28 +152,40 @@ h2load_run() { # connections streams logfile extra-args...
 }
 
 # ---- 1. throughput: arbiterd vs pgbench ----------------------------------
+# The machine is shared (2 cores): the runs are interleaved in rounds and
+# the median round is reported, so that background load hits both sides.
+rate() { awk '/^finished in/ {for (i=1;i<=NF;i++) if ($i ~ /req\/s/) print $(i-1)}' "$1"; }
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2)]}'; }
 n=$BENCH_POOL_MAX
+rounds=3
 start_server "$n"
 h2load_run 4 16 /dev/null -D 2 >/dev/null # warm up: prepare statements on every connection
-h2load_run 4 16 "$work/h2.log" -D "$BENCH_DURATION" >"$work/h2.out"
-# the same number of calls in flight as pgbench has transactions: latency
-h2load_run "$n" 1 "$work/h2lat.log" -D "$BENCH_DURATION" >"$work/h2lat.out"
+for r in $(seq $rounds); do
+    h2load_run 4 16 "$work/h2.$r.log" -D "$BENCH_DURATION" >"$work/h2.$r.out"
+    # as many calls in flight as pgbench has transactions: the latency view
+    h2load_run "$n" 1 "$work/h2lat.$r.log" -D "$BENCH_DURATION" >"$work/h2lat.$r.out"
+    (cd "$work" && mkdir -p "pg.$r" && cd "pg.$r" &&
+        pgbench -n -M prepared -c "$n" -j 2 -T "$BENCH_DURATION" -l \
+            -D tenant=t1 -D agent="$agent_id" -f ../getagent.pgbench \
+            "$ARBITER_TEST_DATABASE_URL" >"../pgbench.$r.out" 2>&1) ||
+        { cat "$work/pgbench.$r.out" >&2; exit 1; }
+    echo "round $r: arbiterd $(rate "$work/h2.$r.out") calls/s," \
+        "pgbench $(awk '/^tps = / {print $3}' "$work/pgbench.$r.out") tps" >&2
+done
 stop_server
-lat_rps=$(awk '/^finished in/ {for (i=1;i<=NF;i++) if ($i ~ /req\/s/) print $(i-1)}' "$work/h2lat.out")
-read -r lat_p50 lat_p99 <<<"$(percentiles 3 "$work/h2lat.log")"
-h2_rps=$(awk '/^finished in/ {for (i=1;i<=NF;i++) if ($i ~ /req\/s/) print $(i-1)}' "$work/h2.out")
-h2_ok=$(awk '/^status codes:/ {print $3}' "$work/h2.out")
-read -r h2_p50 h2_p99 <<<"$(percentiles 3 "$work/h2.log")"
-
-(cd "$work" && pgbench -n -M prepared -c "$n" -j 2 -T "$BENCH_DURATION" -l \
-    -D tenant=t1 -D agent="$agent_id" -f getagent.pgbench "$ARBITER_TEST_DATABASE_URL" \
-    >"$work/pgbench.out" 2>&1) || { cat "$work/pgbench.out" >&2; exit 1; }
-pg_tps=$(awk '/^tps = / {print $3}' "$work/pgbench.out")
-read -r pg_p50 pg_p99 <<<"$(percentiles 3 "$work"/pgbench_log.*)"
+h2_rps=$(for r in $(seq $rounds); do rate "$work/h2.$r.out"; done | median)
+lat_rps=$(for r in $(seq $rounds); do rate "$work/h2lat.$r.out"; done | median)
+pg_tps=$(for r in $(seq $rounds); do awk '/^tps = / {print $3}' "$work/pgbench.$r.out"; done |
+    median)
+h2_ok=$(cat "$work"/h2.*.out | awk '/^status codes:/ {s += $3} END {print s}')
+read -r h2_p50 h2_p99 <<<"$(percentiles 3 "$work"/h2.*.log)"
+read -r lat_p50 lat_p99 <<<"$(percentiles 3 "$work"/h2lat.*.log)"
+read -r pg_p50 pg_p99 <<<"$(percentiles 3 "$work"/pg.*/pgbench_log.*)"
 
 ratio=$(awk -v a="$h2_rps" -v b="$pg_tps" 'BEGIN {printf "%.1f", (b > 0 ? 100 * a / b : 0)}')
-printf '\nGetAgent, %s s, %d PostgreSQL connections, 10,000 agents in 10 tenants\n' \
-    "$BENCH_DURATION" "$n"
+printf '\nGetAgent, median of %d interleaved rounds of %s s, %d PostgreSQL connections,\n' \
+    "$rounds" "$BENCH_DURATION" "$n"
+printf '10,000 agents in 10 tenants\n'
 printf '%-34s %12s %10s %10s\n' "" "calls/s" "p50 ms" "p99 ms"
 printf '%-34s %12.0f %10s %10s\n' "arbiterd (h2load -c 4 -m 16)" "$h2_rps" "$h2_p50" "$h2_p99"
 printf '%-34s %12.0f %10s %10s\n' "arbiterd (h2load -c $n -m 1)" "$lat_rps" "$lat_p50" "$lat_p99"
@@ -206,7 +218,7 @@ stop_server
 sent=$(awk '/^requests:/ {print $2}' "$work/load.out")
 h2_2xx=$(awk '/^status codes:/ {print $3}' "$work/load.out")
 h2_fail=$(awk '/^requests:/ {print $10 + $12}' "$work/load.out")
-load_rps=$(awk '/^finished in/ {for (i=1;i<=NF;i++) if ($i ~ /req\/s/) print $(i-1)}' "$work/load.out")
+load_rps=$(rate "$work/load.out")
 grpc_ok=$((ok1 - ok0 - 1)) # minus the first GetServerInfo itself
 grpc_bad=$((bad1 - bad0))
 peak=$(cat "$work/peak")
