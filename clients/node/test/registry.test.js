@@ -6,6 +6,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('crypto');
+const path = require('path');
+const { execFileSync } = require('child_process');
 const grpc = require('@grpc/grpc-js');
 
 const { ARBITERD, DATABASE_URL, startServer } = require('../harness.js');
@@ -44,6 +46,17 @@ test('AgentRegistry flow from Node', { skip, timeout: 60000 }, async (t) => {
     assert.equal(res.got.model_family, 'claude');
     assert.deepEqual(res.list.agents.map((a) => a.id), [res.agent.id]);
     assert.equal(res.removed.removed, true);
+  });
+
+  await t.test('example.js runs as a user would run it', () => {
+    const out = execFileSync(process.execPath,
+      [path.join(__dirname, '..', 'example.js'), server.socket, tenant],
+      { encoding: 'utf8', timeout: 30000 });
+    const lines = out.trim().split('\n');
+    assert.equal(lines[0], 'health: SERVING');
+    assert.match(lines[1], /^registered: [0-9a-f-]{36} node-example-\d+$/);
+    assert.match(lines[2], /capabilities c,javascript$/);
+    assert.equal(lines[4], 'unregistered: true');
   });
 
   await t.test('after unregister GetAgent is NOT_FOUND', async () => {
