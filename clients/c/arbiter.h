@@ -89,9 +89,11 @@ struct arbiter_call_opts {
 /* Creates a client on |loop| and starts connecting to the Unix socket at
  * |socket_path| (copied). On success stores the client in |*out| and returns
  * 0; a connection failure is reported later to every call (status
- * UNAVAILABLE, transport_error set). Returns -EINVAL for a NULL or too long
- * path, -ENOMEM, or another negative errno from libuv. The caller must end
- * it with arbiter_client_close(). */
+ * UNAVAILABLE, transport_error set). Returns -EINVAL for a NULL argument or
+ * an empty path, -ENAMETOOLONG for a path that does not fit sun_path,
+ * -ENOMEM, or another negative errno from libuv. The caller must end it
+ * with arbiter_client_close(). A client whose connection failed stays
+ * failed (new calls get -EPIPE): close it and create a new one. */
 int arbiter_client_new(uv_loop_t *loop, const char *socket_path, arbiter_client **out)
     __attribute__((warn_unused_result));
 
