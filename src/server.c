@@ -19,6 +19,7 @@
 #include "db/pool.h"
 #include "h2/conn.h"
 #include "net/listener.h"
+#include "net/metrics.h"
 #include "server_priv.h"
 #include "services/services.h"
 #include "util/list.h"
@@ -34,6 +35,7 @@ struct server_priv {
     bool listening;
     list_node conns;     /* h2_conn list */
     uv_timer_t timer;    /* shutdown phases */
+    net_metrics *metrics; /* owned; NULL without --metrics-listen */
     enum phase phase;
 };
 
@@ -143,6 +145,11 @@ int server_listen(struct server *srv, char *err, size_t errlen)
     if (rv < 0)
         return rv;
     p->listening = true;
+    if (srv->cfg->metrics_listen) {
+        rv = net_metrics_open(srv, srv->cfg->metrics_listen, &p->metrics, err, errlen);
+        if (rv < 0)
+            return rv;
+    }
     log_info("arbiterd listening on %s (mode %04o)", srv->cfg->socket_path,
              srv->cfg->socket_mode);
     return 0;
@@ -176,6 +183,8 @@ static void finish(struct server *srv)
     p->phase = PHASE_CLOSED;
     uv_timer_stop(&p->timer);
     uv_close((uv_handle_t *)&p->timer, NULL);
+    net_metrics_close(p->metrics); /* scrapes keep working while draining */
+    p->metrics = NULL;
     if (srv->pool)
         db_pool_close(srv->pool, on_pool_closed, srv);
     log_info("shutdown complete");

@@ -120,6 +120,59 @@ class SocketFile(unittest.TestCase):
                 self.assertEqual(f.read(), "keep me")
 
 
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Metrics(unittest.TestCase):
+    def scrape(self, port, path="/metrics"):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head, _, body = data.decode().partition("\r\n\r\n")
+        return head.split("\r\n")[0], body
+
+    def test_prometheus_text(self):
+        port = free_port()
+        with harness.ArbiterServer(database=False,
+                                   args=["--metrics-listen", "127.0.0.1:%d" % port]) as srv:
+            for _ in range(3):
+                self.assertEqual(check(srv), SERVING)
+            stub = health_pb2_grpc.HealthStub(srv.channel())
+            with self.assertRaises(grpc.RpcError):
+                stub.Check(health_pb2.HealthCheckRequest(service="x"), timeout=5)
+            status, body = self.scrape(port)
+            self.assertEqual(status, "HTTP/1.0 200 OK")
+            self.assertIn('arbiterd_calls_total{code="OK"} 3\n', body)
+            self.assertIn('arbiterd_calls_total{code="NOT_FOUND"} 1\n', body)
+            self.assertRegex(body, r"arbiterd_connections_open [1-9]")
+            self.assertIn("arbiterd_calls_in_flight 0\n", body)
+            status, _ = self.scrape(port, "/other")
+            self.assertEqual(status, "HTTP/1.0 404 Not Found")
+
+    def test_port_in_use_is_an_error(self):
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        with tempfile.TemporaryDirectory() as d:
+            p = run_arbiterd(["serve", "--socket", os.path.join(d, "s"),
+                              "--metrics-listen", "127.0.0.1:%d" % port])
+        blocker.close()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("metrics", p.stderr)
+
+
 class Shutdown(unittest.TestCase):
     def test_sigterm_ends_watch_exit_0_socket_gone(self):
         srv = harness.ArbiterServer(database=False, args=["--shutdown-timeout-ms", "3000"])
