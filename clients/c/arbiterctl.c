@@ -281,6 +281,34 @@ static int cmd_list(const struct ctl_opts *o)
 
 /* ---- call ---------------------------------------------------------------- */
 
+/* Prints json-c's text with empty arrays and objects as [] and {} (its
+ * pretty printer spreads them over two lines); strings are left alone. */
+static void print_json(struct json_object *json, int flags)
+{
+    const char *s = json_object_to_json_string_ext(json, flags);
+    bool in_str = false;
+
+    for (const char *p = s; *p; p++) {
+        if (in_str && *p == '\\' && p[1]) {
+            putchar(*p++);
+        } else if (*p == '"') {
+            in_str = !in_str;
+        } else if (!in_str && (*p == '[' || *p == '{')) {
+            const char *q = p + 1;
+
+            while (*q == ' ' || *q == '\n')
+                q++;
+            if (*q == (*p == '[' ? ']' : '}')) {
+                fputs(*p == '[' ? "[]" : "{}", stdout);
+                p = q;
+                continue;
+            }
+        }
+        putchar(*p);
+    }
+    putchar('\n');
+}
+
 static void on_message(arbiter_call *call, const uint8_t *data, size_t len, void *user)
 {
     struct ctl_call *cc = user;
@@ -302,7 +330,7 @@ static void on_message(arbiter_call *call, const uint8_t *data, size_t len, void
         arbiter_call_cancel(call);
         return;
     }
-    printf("%s\n", json_object_to_json_string_ext(json, cc->json_flags));
+    print_json(json, cc->json_flags);
     fflush(stdout);
     json_object_put(json);
 }
@@ -335,7 +363,7 @@ static int print_request(const struct ctl_opts *o, const ProtobufCMessage *req)
 
     if (!json)
         return EXIT_USAGE;
-    printf("%s\n", json_object_to_json_string_ext(json, json_flags(o)));
+    print_json(json, json_flags(o));
     json_object_put(json);
     return 0;
 }
