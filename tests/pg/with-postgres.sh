@@ -163,6 +163,11 @@ exec "$PG_BIN/pg_ctl" -D "$pgdata" "\$@"
 HELPER
 chmod 0755 "$pg_ctl_helper"
 
+# A persistent cluster may already be served by another run: never touch it.
+if [ -f "$pgdata/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+    log "a PostgreSQL server is already running on $pgdata; stop it first"
+    exit 1
+fi
 started=1
 if ! "$pg_ctl_helper" start -w -t 30 >/dev/null; then
     log "PostgreSQL did not start:"; tail -n 30 "$logfile" >&2
