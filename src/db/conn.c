@@ -123,6 +123,16 @@ static void conn_expect(db_conn *c, enum db_expect_kind kind, int item, const ch
     e->name = name;
 }
 
+/* Server notices would go to stderr by default, possibly with row data:
+ * keep them at debug level, and only their severity. */
+static void on_notice(void *arg, const char *message)
+{
+    db_conn *c = arg;
+
+    log_debug("db: connection %" PRIu64 ": notice (%.*s)", c->id, (int)strcspn(message, ":"),
+              message);
+}
+
 int conn_open(db_pool *p)
 {
     static const char *const kw[] = {"options", "dbname", "application_name", NULL};
@@ -140,6 +150,7 @@ int conn_open(db_pool *p)
         free(c);
         return -ECONNREFUSED;
     }
+    PQsetNoticeProcessor(c->pg, on_notice, c);
     c->pool = p;
     c->id = ++p->next_conn_id;
     c->created_ms = uv_now(p->loop);
@@ -380,6 +391,10 @@ static void conn_segment_error(db_conn *c, const struct db_expect *e, const PGre
         db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database connection lost");
         return;
     }
+    /* 26000: a statement this connection believes prepared is gone (e.g.
+     * DEALLOCATE behind our back, or a pooler in between): start afresh. */
+    if (ss != NULL && strcmp(ss, "26000") == 0)
+        c->poisoned = true;
     db_txn_fail_sqlstate(t, ss);
     if (t->status == RPC_INTERNAL)
         log_warn("db: statement %s failed with SQLSTATE %s",

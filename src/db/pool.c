@@ -10,6 +10,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_MIN_MS 2000
 #define CONNECT_TIMEOUT_MAX_MS 10000
 
 static void pool_check_closed(db_pool *p);
@@ -359,6 +360,10 @@ static void housekeeping(db_pool *p)
     uint64_t now = uv_now(p->loop), ct = p->cfg->acquire_timeout_ms;
     db_list *n;
 
+    /* A connection attempt may take as long as a call may wait, within
+     * [2 s, 10 s]: short acquire timeouts must not kill slow handshakes. */
+    if (ct < CONNECT_TIMEOUT_MIN_MS)
+        ct = CONNECT_TIMEOUT_MIN_MS;
     if (ct > CONNECT_TIMEOUT_MAX_MS)
         ct = CONNECT_TIMEOUT_MAX_MS;
     /* Oldest idle first: the tail of the idle list. */
