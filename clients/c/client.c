@@ -50,7 +50,8 @@ struct arbiter_client {
     int error; /* negative errno once FAILED */
     int depth; /* nesting of enter()/leave() */
     bool close_requested;
-    arbiter_call *calls; /* borrowed list of live calls (owned by themselves) */
+    bool goaway_received; /* the server sent GOAWAY */
+    arbiter_call *calls;  /* borrowed list of live calls (owned by themselves) */
     size_t n_calls;
     uint8_t rbuf[CLIENT_READ_BUF];
 };
@@ -95,6 +96,20 @@ size_t arbiter_client_active_calls(const arbiter_client *client)
 
 static void do_close(arbiter_client *c);
 static void flush(arbiter_client *c);
+static void fail_connection(arbiter_client *c, int err);
+
+/* nghttp2 wants neither to read nor to write once the session is over: it
+ * got GOAWAY and its streams are done, or it detected a protocol error
+ * (e.g. the peer is not an HTTP/2 server) and queued its own GOAWAY, which
+ * flush() has handed to libuv by now. Either way the connection is
+ * finished: fail what is left and refuse new calls. */
+static void check_session_end(arbiter_client *c)
+{
+    if (c->state != CLIENT_CONNECTED || nghttp2_session_want_read(c->session) ||
+        nghttp2_session_want_write(c->session))
+        return;
+    fail_connection(c, c->goaway_received ? -ESHUTDOWN : -EPROTO);
+}
 
 static void enter(arbiter_client *c)
 {
@@ -106,8 +121,10 @@ static void leave(arbiter_client *c)
     if (--c->depth > 0)
         return;
     c->depth++;
-    if (!c->close_requested)
+    if (!c->close_requested) {
         flush(c);
+        check_session_end(c);
+    }
     if (c->close_requested && c->state != CLIENT_CLOSING)
         do_close(c);
     c->depth--;
@@ -346,6 +363,15 @@ static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *frame, int
     return 0;
 }
 
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user_data)
+{
+    arbiter_client *c = user_data;
+
+    if (frame->hd.type == NGHTTP2_GOAWAY)
+        c->goaway_received = true;
+    return 0;
+}
+
 static bool name_is(const uint8_t *name, size_t len, const char *lit)
 {
     return len == strlen(lit) && memcmp(name, lit, len) == 0;
@@ -534,6 +560,7 @@ static int session_create(arbiter_client *c)
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_before_frame_send_callback(cbs, on_before_frame_send);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     /* gRPC servers answer trailers-only and odd header sets; we check
      * :status and grpc-status ourselves. */
     nghttp2_option_set_no_http_messaging(opt, 1);

@@ -444,6 +444,81 @@ static void test_close_in_flight(struct env *e)
     CHECK(e, uv_loop_close(&loop) == 0, "loop closes");
 }
 
+/* A fake server on the same loop: it accepts, then either answers garbage
+ * instead of HTTP/2 (mode 0) or hangs up at once (mode 1). */
+struct fake {
+    uv_pipe_t server, conn;
+    bool conn_open;
+    int mode;
+    uv_write_t w;
+    struct outcome out;
+    arbiter_client *client;
+};
+
+static void on_fake_connection(uv_stream_t *server, int status)
+{
+    struct fake *f = server->data;
+    static char garbage[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    uv_buf_t b = uv_buf_init(garbage, sizeof garbage - 1);
+
+    if (status < 0)
+        return;
+    uv_pipe_init(server->loop, &f->conn, 0);
+    f->conn_open = true;
+    if (uv_accept(server, (uv_stream_t *)&f->conn) < 0)
+        return;
+    if (f->mode == 0) {
+        uv_write(&f->w, (uv_stream_t *)&f->conn, &b, 1, NULL);
+    } else {
+        uv_close((uv_handle_t *)&f->conn, NULL);
+        f->conn_open = false;
+    }
+}
+
+static void on_fake_done(arbiter_call *call, const arbiter_result *r, void *user)
+{
+    struct fake *f = user;
+
+    on_done(call, r, &f->out);
+    arbiter_client_close(f->client);
+    uv_close((uv_handle_t *)&f->server, NULL);
+    if (f->conn_open)
+        uv_close((uv_handle_t *)&f->conn, NULL);
+}
+
+/* A peer that is not an HTTP/2 server, or that hangs up: every call ends
+ * UNAVAILABLE with the transport error, nothing hangs or leaks. */
+static void test_broken_peer(struct env *e, int mode, int want_error)
+{
+    Arbiter__V1__Empty req = ARBITER__V1__EMPTY__INIT;
+    struct fake f = {.mode = mode};
+    struct arbiter_call_opts o = {
+        .path = "/grpc.health.v1.Health/Check",
+        .timeout_ms = 5000,
+        .on_done = on_fake_done,
+        .user = &f,
+    };
+    char path[128];
+    uv_loop_t loop;
+
+    snprintf(path, sizeof path, "%s/fake%d.sock", e->dir, mode);
+    uv_loop_init(&loop);
+    uv_pipe_init(&loop, &f.server, 0);
+    f.server.data = &f;
+    CHECK(e, uv_pipe_bind(&f.server, path) == 0, "bind %s", path);
+    CHECK(e, uv_listen((uv_stream_t *)&f.server, 4, on_fake_connection) == 0, "listen");
+    CHECK(e, arbiter_client_new(&loop, path, &f.client) == 0, "client_new");
+    CHECK(e, arbiter_call_start_message(f.client, &o, &req.base, NULL) == 0, "start");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(e, uv_loop_close(&loop) == 0, "loop closes");
+    CHECK(e, f.out.status == RPC_UNAVAILABLE, "mode %d: UNAVAILABLE, got %d: %s", mode,
+          f.out.status, f.out.message);
+    CHECK(e, want_error ? f.out.transport_error == want_error : f.out.transport_error < 0,
+          "mode %d: transport error %d, got %d", mode, want_error, f.out.transport_error);
+    outcome_clear(&f.out);
+    unlink(path);
+}
+
 static int start_server(struct env *e, const char *arbiterd, const char *extra);
 static int stop_server(struct env *e, bool signal_it);
 
@@ -623,6 +698,8 @@ int main(void)
     test_unimplemented(&e);
     test_connect_failure(&e);
     test_close_in_flight(&e);
+    test_broken_peer(&e, 0, -EPROTO);
+    test_broken_peer(&e, 1, 0); /* EPIPE or ECONNRESET, whichever comes first */
     rv = stop_server(&e, true);
     CHECK(&e, rv == 0, "arbiterd exits 0 on SIGTERM, got %d", rv);
     test_server_shutdown(&e, arbiterd);
