@@ -272,7 +272,8 @@ static int send_stmt(db_conn *c, const char *name, const char *sql, int n, const
 /* statement_timeout for this call: min(remaining deadline, the flag). */
 static void call_timeout(const db_conn *c, uint64_t remaining, char *buf, size_t len)
 {
-    uint64_t st = c->pool->cfg->statement_timeout_ms ? c->pool->cfg->statement_timeout_ms : UINT64_MAX;
+    uint64_t st =
+        c->pool->cfg->statement_timeout_ms ? c->pool->cfg->statement_timeout_ms : UINT64_MAX;
     uint64_t to = remaining < st ? remaining : st;
 
     if (to == UINT64_MAX)
@@ -406,7 +407,8 @@ static void conn_settings_result(db_conn *c, const PGresult *r)
 {
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && PQgetvalue(r, 0, 0)[0] != '\0') {
         log_error("db: connection %" PRIu64 ": app.current_tenant leaked from an earlier call; "
-                  "destroying the connection", c->id);
+                  "destroying the connection",
+                  c->id);
         c->poisoned = true;
         c->seg_failed = true;
         if (c->txn != NULL)

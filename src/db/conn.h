@@ -13,10 +13,10 @@
 #ifndef ARBITER_DB_CONN_H
 #define ARBITER_DB_CONN_H
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
-#include <libpq-fe.h>
 
 #include "db/db_priv.h"
 
@@ -24,17 +24,17 @@ enum db_conn_state {
     DB_CONN_CONNECTING, /* PQconnectPoll in progress */
     DB_CONN_CHECKING,   /* connected; role check + settings prepare in flight */
     DB_CONN_IDLE,
-    DB_CONN_BUSY,       /* a call's segment is in flight */
-    DB_CONN_CLOSING,    /* poll handle closing; PQfinish follows */
+    DB_CONN_BUSY,    /* a call's segment is in flight */
+    DB_CONN_CLOSING, /* poll handle closing; PQfinish follows */
 };
 
 enum db_expect_kind { DB_EXP_SETTINGS, DB_EXP_PREPARE, DB_EXP_EXEC, DB_EXP_CHECK };
 
 /* One result the connection expects before the Sync, in send order. */
 struct db_expect {
-    unsigned char kind;  /* enum db_expect_kind */
-    unsigned char item;  /* statement index for EXEC */
-    const char *name;    /* statement name for PREPARE */
+    unsigned char kind; /* enum db_expect_kind */
+    unsigned char item; /* statement index for EXEC */
+    const char *name;   /* statement name for PREPARE */
 };
 
 #define DB_CONN_MAX_EXPECT (2 + 2 * DB_TXN_MAX_STMTS)
@@ -47,26 +47,26 @@ struct db_poll {
 struct db_cancel_req;
 
 typedef struct db_conn {
-    struct db_pool *pool;      /* borrowed */
-    PGconn *pg;                /* owned */
-    struct db_poll *poll;      /* owned; NULL until the socket is known */
+    struct db_pool *pool; /* borrowed */
+    PGconn *pg;           /* owned */
+    struct db_poll *poll; /* owned; NULL until the socket is known */
     int fd;
-    int events;                /* UV_READABLE / UV_WRITABLE currently polled */
+    int events; /* UV_READABLE / UV_WRITABLE currently polled */
     enum db_conn_state state;
-    db_list node;              /* in the pool's list for the state */
+    db_list node; /* in the pool's list for the state */
     uint64_t id;
     uint64_t created_ms, idle_since_ms, expires_ms;
     int backend_pid;
-    const char **prepared;     /* owned array of borrowed static names */
+    const char **prepared; /* owned array of borrowed static names */
     size_t nprepared, cap_prepared;
     /* the segment in flight */
-    db_txn *txn;               /* borrowed; NULL when none or detached */
+    db_txn *txn; /* borrowed; NULL when none or detached */
     struct db_expect expect[DB_CONN_MAX_EXPECT];
     int nexpect, iexpect;
-    bool got_result;           /* the current expected item produced a result */
-    bool seg_failed;           /* an error happened in this segment */
-    bool poisoned;             /* must not be reused (leaked settings, protocol confusion) */
-    bool check_failed;         /* the start-up role check refused this role */
+    bool got_result;   /* the current expected item produced a result */
+    bool seg_failed;   /* an error happened in this segment */
+    bool poisoned;     /* must not be reused (leaked settings, protocol confusion) */
+    bool check_failed; /* the start-up role check refused this role */
     bool sync_seen;
     struct db_cancel_req *cancel; /* owned by the work queue while set */
 } db_conn;

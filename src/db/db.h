@@ -19,12 +19,27 @@
  *
  * The pool runs, in pipeline mode on one connection: the tenant settings
  * (set_config(..., true) of app.current_tenant/user/session from the call's
- * metadata, and statement_timeout = min(remaining deadline,
+ * metadata, '' when absent, and statement_timeout = min(remaining deadline,
  * --statement-timeout-ms)), then every statement (prepared once per
- * connection, then PQsendQueryPrepared), then one Sync. Everything up to the
- * Sync is one implicit transaction: all or nothing. |done| runs once, after
- * the Sync result arrived (or with an error status), unless the call was
- * cancelled first, in which case it never runs and the result is dropped.
+ * connection, then PQsendQueryPrepared; unnamed with
+ * --no-prepared-statements), then one Sync. Everything up to the Sync is one
+ * implicit transaction: all or nothing. Do not put BEGIN/COMMIT or
+ * set_config(..., false) into statements: a connection that is not idle
+ * after the Sync is destroyed, and a tenant setting that survives a Sync is
+ * detected by the next call and destroys the connection too.
+ *
+ * |done| runs exactly once, after the Sync result arrived or with an error
+ * status (possibly synchronously inside db_txn_run(): queue full, database
+ * down, bad parameters), unless the call was cancelled first: then it never
+ * runs, the result is dropped and the backend query is cancelled. The
+ * txn's cancel hook is cleared before |done| runs, so |done| may start a
+ * second txn for the same call.
+ *
+ * Errors carry the mapped status and a client-safe message ("invalid value
+ * (SQLSTATE 22012)"): never SQL text, server messages or row data. Pool
+ * conditions: queue full → RESOURCE_EXHAUSTED; acquire wait over
+ * --acquire-timeout-ms → UNAVAILABLE, over the call's deadline →
+ * DEADLINE_EXCEEDED; database down or connection lost → UNAVAILABLE.
  *
  * All memory is in the call's arena; results are valid only inside |done|.
  */
@@ -66,7 +81,7 @@ db_txn *db_txn_new(struct db_pool *pool, rpc_call *call);
 void db_txn_stmt(db_txn *t, const db_stmt *stmt);
 
 /* Parameters of the last statement added, in order. Values are copied. */
-void db_param_text(db_txn *t, const char *value);     /* NULL → SQL NULL */
+void db_param_text(db_txn *t, const char *value); /* NULL → SQL NULL */
 void db_param_textn(db_txn *t, const char *value, size_t len);
 void db_param_int64(db_txn *t, int64_t value);
 void db_param_double(db_txn *t, double value);
@@ -81,7 +96,7 @@ void db_txn_run(db_txn *t, db_done_fn done, void *data);
 
 /* The outcome, valid inside |done|. */
 rpc_status db_txn_status(const db_txn *t);
-const char *db_txn_message(const db_txn *t); /* safe for the client */
+const char *db_txn_message(const db_txn *t);  /* safe for the client */
 const char *db_txn_sqlstate(const db_txn *t); /* "" when not a server error */
 
 /* If the txn failed, finishes |call| with its status and message and
@@ -99,12 +114,10 @@ int64_t db_int64(const db_txn *t, int stmt, int row, int col);
 double db_double(const db_txn *t, int stmt, int row, int col);
 bool db_bool(const db_txn *t, int stmt, int row, int col);
 /* A timestamptz column as seconds and nanoseconds since the epoch. */
-void db_timestamp(const db_txn *t, int stmt, int row, int col,
-                  int64_t *seconds, int32_t *nanos);
+void db_timestamp(const db_txn *t, int stmt, int row, int col, int64_t *seconds, int32_t *nanos);
 /* A text[] column, parsed into arena strings (NULL column: 0 items; NULL
  * elements read as ""). Returns 0, -EINVAL or -ENOMEM. */
-int db_text_array(const db_txn *t, int stmt, int row, int col, arena *a,
-                  char ***items, size_t *n);
+int db_text_array(const db_txn *t, int stmt, int row, int col, arena *a, char ***items, size_t *n);
 
 /* Maps a SQLSTATE (5 chars, may be NULL) to a gRPC status, per the one
  * table in DESIGN.md. NULL or malformed → INTERNAL. */

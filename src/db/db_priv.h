@@ -18,8 +18,7 @@ typedef struct db_list {
     struct db_list *prev, *next;
 } db_list;
 
-#define DB_CONTAINER_OF(ptr, type, member)                                     \
-    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+#define DB_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void db_list_init(db_list *h)
 {
@@ -65,10 +64,10 @@ enum db_txn_state {
 
 /* One statement of a transaction and its parameters (text format). */
 struct db_txn_item {
-    const db_stmt *stmt;  /* borrowed, static */
-    const char **values;  /* arena: stmt->nparams entries, NULL = SQL NULL */
-    int nvalues;          /* how many were added */
-    PGresult *res;        /* owned: the result, cleared after |done| */
+    const db_stmt *stmt; /* borrowed, static */
+    const char **values; /* arena: stmt->nparams entries, NULL = SQL NULL */
+    int nvalues;         /* how many were added */
+    PGresult *res;       /* owned: the result, cleared after |done| */
 };
 
 struct db_txn {
@@ -78,14 +77,14 @@ struct db_txn {
     struct db_txn_item items[DB_TXN_MAX_STMTS];
     int nitems;
     enum db_txn_state state;
-    bool failed;          /* status/message are set */
+    bool failed; /* status/message are set */
     rpc_status status;
-    const char *message;  /* static or arena */
+    const char *message; /* static or arena */
     char sqlstate[6];
     db_done_fn done;
     void *data;
     /* pool bookkeeping */
-    db_list node;         /* wait queue */
+    db_list node; /* wait queue */
     uint64_t enqueued_ms;
     uint64_t expires_ms;  /* acquire wait ends */
     bool deadline_bound;  /* the call's deadline (not acquire_timeout) bounds the wait */

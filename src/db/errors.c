@@ -37,15 +37,25 @@ rpc_status db_error_to_status(const char *s)
 const char *db_status_text(rpc_status s)
 {
     switch (s) {
-    case RPC_ALREADY_EXISTS: return "already exists";
-    case RPC_FAILED_PRECONDITION: return "a referenced row does not exist";
-    case RPC_INVALID_ARGUMENT: return "invalid value";
-    case RPC_PERMISSION_DENIED: return "permission denied";
-    case RPC_DEADLINE_EXCEEDED: return "statement timeout";
-    case RPC_ABORTED: return "transaction conflict, safe to retry";
-    case RPC_UNAVAILABLE: return "database unavailable";
-    case RPC_RESOURCE_EXHAUSTED: return "database out of resources";
-    case RPC_NOT_FOUND: return "not found";
-    default: return "database error";
+    case RPC_ALREADY_EXISTS:
+        return "already exists";
+    case RPC_FAILED_PRECONDITION:
+        return "a referenced row does not exist";
+    case RPC_INVALID_ARGUMENT:
+        return "invalid value";
+    case RPC_PERMISSION_DENIED:
+        return "permission denied";
+    case RPC_DEADLINE_EXCEEDED:
+        return "statement timeout";
+    case RPC_ABORTED:
+        return "transaction conflict, safe to retry";
+    case RPC_UNAVAILABLE:
+        return "database unavailable";
+    case RPC_RESOURCE_EXHAUSTED:
+        return "database out of resources";
+    case RPC_NOT_FOUND:
+        return "not found";
+    default:
+        return "database error";
     }
 }

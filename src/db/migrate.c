@@ -244,12 +244,15 @@ static int verify_applied(const struct mig_set *s, const PGresult *r, const char
         const struct mig_file *m = find_version(s, v);
 
         if (m == NULL) {
-            fprintf(stderr, "arbiterd migrate: migration %04d_%s was applied but its file is "
-                    "missing from %s\n", v, PQgetvalue(r, i, 1), dir);
+            fprintf(stderr,
+                    "arbiterd migrate: migration %04d_%s was applied but its file is "
+                    "missing from %s\n",
+                    v, PQgetvalue(r, i, 1), dir);
             return -1;
         }
         if (strcmp(m->sha, PQgetvalue(r, i, 2)) != 0) {
-            fprintf(stderr, "arbiterd migrate: %s was changed after it was applied "
+            fprintf(stderr,
+                    "arbiterd migrate: %s was changed after it was applied "
                     "(sha256 applied %s, file %s); migrations are forward only: restore the "
                     "file and put the change in a new migration\n",
                     m->path, PQgetvalue(r, i, 2), m->sha);
@@ -296,8 +299,10 @@ static int apply_one(PGconn *pg, const struct mig_file *m)
         return -1;
     }
     PQclear(r);
-    r = PQexecParams(pg, "INSERT INTO arbiter_schema_migrations (version, name, sha256) "
-                         "VALUES ($1, $2, $3)", 3, NULL, pv, NULL, NULL, 0);
+    r = PQexecParams(pg,
+                     "INSERT INTO arbiter_schema_migrations (version, name, sha256) "
+                     "VALUES ($1, $2, $3)",
+                     3, NULL, pv, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK || exec_ok(pg, "COMMIT", "COMMIT") < 0) {
         fprintf(stderr, "arbiterd migrate: recording %s failed: %s", m->path, PQerrorMessage(pg));
         PQclear(r);
@@ -314,9 +319,10 @@ static int apply_pending(PGconn *pg, const struct mig_set *s, const char *dir)
     PGresult *r;
     int rv = 0, n = 0;
 
-    if (exec_ok(pg, "CREATE TABLE IF NOT EXISTS arbiter_schema_migrations ("
-                    "version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL, "
-                    "applied_at timestamptz NOT NULL DEFAULT now())",
+    if (exec_ok(pg,
+                "CREATE TABLE IF NOT EXISTS arbiter_schema_migrations ("
+                "version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())",
                 "creating arbiter_schema_migrations") < 0)
         return -1;
     r = applied(pg);
@@ -346,7 +352,7 @@ int migrate_main(const struct cfg *cfg)
 
     if (cfg->migrate_database_url == NULL) {
         fprintf(stderr, "arbiterd migrate: --migrate-database-url (or "
-                "ARBITER_MIGRATE_DATABASE_URL) is required: the owner role's conninfo\n");
+                        "ARBITER_MIGRATE_DATABASE_URL) is required: the owner role's conninfo\n");
         return 2;
     }
     if (load_dir(dir, &s) < 0)

@@ -103,7 +103,8 @@ int db_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
         return -EINVAL;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || se > 60)
         return -EINVAL;
-    *seconds = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - off;
+    *seconds =
+        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - off;
     *nanos = ns;
     return 0;
 }

@@ -284,7 +284,8 @@ static void on_wait_timer(uv_timer_t *h)
         p->n_waiting--;
         p->stats_acquire_timeouts++;
         if (t->deadline_bound)
-            db_txn_fail(t, RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded waiting for a database connection");
+            db_txn_fail(t, RPC_DEADLINE_EXCEEDED, NULL,
+                        "deadline exceeded waiting for a database connection");
         else
             db_txn_fail(t, RPC_UNAVAILABLE, NULL, "timed out waiting for a database connection");
         db_txn_complete(t);
@@ -315,7 +316,8 @@ void db_pool_submit(db_pool *p, db_txn *t)
     }
     if (p->n_waiting >= p->cfg->pool_queue) {
         p->stats_queue_full++;
-        db_txn_fail(t, RPC_RESOURCE_EXHAUSTED, NULL, "too many calls waiting for a database connection");
+        db_txn_fail(t, RPC_RESOURCE_EXHAUSTED, NULL,
+                    "too many calls waiting for a database connection");
         db_txn_complete(t);
         return;
     }

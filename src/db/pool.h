@@ -18,7 +18,10 @@ struct db_pool_stats {
     uint64_t acquired, acquire_timeouts, queue_full_rejections;
     uint64_t connect_errors, reconnects;
     /* errors by SQLSTATE class: two-char class codes and counts */
-    struct { char sqlclass[3]; uint64_t count; } errors_by_class[32];
+    struct {
+        char sqlclass[3];
+        uint64_t count;
+    } errors_by_class[32];
     uint32_t n_error_classes;
     double acquire_wait_p50_ms, acquire_wait_p95_ms, acquire_wait_p99_ms;
     double utilization_percent; /* busy / max * 100 */
@@ -37,11 +40,14 @@ struct db_pool_events {
 };
 
 /* Creates the pool and starts connecting in the background (pool_min
- * connections; an unreachable database is retried with backoff, not an
- * error). Returns 0, -EINVAL for a bad conninfo, or -ENOMEM. */
-int db_pool_new(uv_loop_t *loop, const struct cfg *cfg,
-                const struct db_pool_events *events, db_pool **out)
-    __attribute__((warn_unused_result));
+ * connections, at least one; an unreachable database is retried with
+ * backoff 100 ms .. 5 s, not an error). Serving starts false and turns true
+ * (serving_changed) when the first connection passed the role check; every
+ * new connection runs that check. |events| is copied; |cfg| and |loop| are
+ * borrowed for the pool's life. Returns 0, -EINVAL for a missing or bad
+ * conninfo, or -ENOMEM. */
+int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_events *events,
+                db_pool **out) __attribute__((warn_unused_result));
 
 /* Fails every waiting call with UNAVAILABLE, closes every connection and
  * handle; |done| runs when all handles are closed, then the pool may be
@@ -49,7 +55,12 @@ int db_pool_new(uv_loop_t *loop, const struct cfg *cfg,
 void db_pool_close(db_pool *pool, void (*done)(void *data), void *data);
 void db_pool_free(db_pool *pool);
 
+/* True when a connection works (or is being made after one worked) and the
+ * role is acceptable: the overall Health status. */
 bool db_pool_serving(const db_pool *pool);
+
+/* Fills |out| (no allocation; |out->status| is a static string).
+ * Acquire-wait percentiles cover the last 2048 acquisitions. */
 void db_pool_get_stats(const db_pool *pool, struct db_pool_stats *out);
 
 #endif

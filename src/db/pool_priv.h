@@ -16,30 +16,30 @@
 #define DB_MAX_ERROR_CLASSES 32
 
 struct db_pool {
-    uv_loop_t *loop;              /* borrowed */
-    const struct cfg *cfg;        /* borrowed */
+    uv_loop_t *loop;       /* borrowed */
+    const struct cfg *cfg; /* borrowed */
     struct db_pool_events events;
     uint32_t pool_min, pool_max;
     db_list lists[DB_CONN_NSTATES]; /* one per enum db_conn_state */
     uint32_t n[DB_CONN_NSTATES];
-    uint32_t n_conns;             /* allocated connections (any state) */
-    db_list waiters;              /* FIFO of db_txn */
+    uint32_t n_conns; /* allocated connections (any state) */
+    db_list waiters;  /* FIFO of db_txn */
     uint32_t n_waiting, peak_waiting;
-    uv_timer_t maint_timer;       /* housekeeping and reconnects */
-    uv_timer_t wait_timer;        /* earliest acquire expiry */
-    uint64_t wait_due_ms;         /* when wait_timer fires; UINT64_MAX = stopped */
+    uv_timer_t maint_timer; /* housekeeping and reconnects */
+    uv_timer_t wait_timer;  /* earliest acquire expiry */
+    uint64_t wait_due_ms;   /* when wait_timer fires; UINT64_MAX = stopped */
     uint64_t tick_ms;
     uint64_t next_conn_id;
     uint64_t rng;
     /* health */
-    bool ever_ok;                 /* a connection passed the check once */
-    bool down;                    /* connecting fails and nothing is live */
-    bool fatal;                   /* the role check refused to serve */
+    bool ever_ok; /* a connection passed the check once */
+    bool down;    /* connecting fails and nothing is live */
+    bool fatal;   /* the role check refused to serve */
     bool reported_serving;
     bool warned_bypass;
     char fatal_why[512];
-    uint32_t lost_pending;        /* lost connections not yet replaced (for reconnects) */
-    uint32_t failures;            /* consecutive connect failures */
+    uint32_t lost_pending; /* lost connections not yet replaced (for reconnects) */
+    uint32_t failures;     /* consecutive connect failures */
     uint64_t retry_at_ms;
     /* closing */
     bool closing;
@@ -50,7 +50,10 @@ struct db_pool {
     /* statistics */
     uint64_t stats_acquired, stats_acquire_timeouts, stats_queue_full;
     uint64_t stats_connect_errors, stats_reconnects;
-    struct { char sqlclass[3]; uint64_t count; } errors[DB_MAX_ERROR_CLASSES];
+    struct {
+        char sqlclass[3];
+        uint64_t count;
+    } errors[DB_MAX_ERROR_CLASSES];
     uint32_t n_error_classes;
     uint32_t wait_ring[DB_WAIT_RING];
     uint64_t wait_pos;

@@ -92,7 +92,8 @@ static void add_param(db_txn *t, const char *value)
 
     if (t->failed)
         return;
-    if (t->nitems == 0 || t->items[t->nitems - 1].nvalues >= t->items[t->nitems - 1].stmt->nparams) {
+    if (t->nitems == 0 ||
+        t->items[t->nitems - 1].nvalues >= t->items[t->nitems - 1].stmt->nparams) {
         log_error("db: too many parameters for statement %s",
                   t->nitems ? t->items[t->nitems - 1].stmt->name : "(none)");
         db_txn_fail(t, RPC_INTERNAL, NULL, "database error");
@@ -349,8 +350,7 @@ bool db_bool(const db_txn *t, int stmt, int row, int col)
     return db_text(t, stmt, row, col)[0] == 't';
 }
 
-void db_timestamp(const db_txn *t, int stmt, int row, int col, int64_t *seconds,
-                  int32_t *nanos)
+void db_timestamp(const db_txn *t, int stmt, int row, int col, int64_t *seconds, int32_t *nanos)
 {
     if (db_parse_timestamp(db_text(t, stmt, row, col), seconds, nanos) < 0) {
         *seconds = 0;
@@ -358,8 +358,7 @@ void db_timestamp(const db_txn *t, int stmt, int row, int col, int64_t *seconds,
     }
 }
 
-int db_text_array(const db_txn *t, int stmt, int row, int col, arena *a, char ***items,
-                  size_t *n)
+int db_text_array(const db_txn *t, int stmt, int row, int col, arena *a, char ***items, size_t *n)
 {
     if (db_isnull(t, stmt, row, col)) {
         *items = NULL;

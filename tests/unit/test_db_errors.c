@@ -37,16 +37,16 @@ static const struct {
     {"53100", RPC_RESOURCE_EXHAUSTED},  /* disk_full */
     {"53300", RPC_RESOURCE_EXHAUSTED},  /* too_many_connections */
     /* anything else is INTERNAL */
-    {"23000", RPC_INTERNAL},            /* integrity_constraint_violation (generic) */
-    {"23P01", RPC_INTERNAL},            /* exclusion_violation: not in the table */
-    {"42601", RPC_INTERNAL},            /* syntax_error */
-    {"42P01", RPC_INTERNAL},            /* undefined_table */
-    {"42502", RPC_INTERNAL},            /* near 42501 but not it */
-    {"57000", RPC_INTERNAL},            /* operator_intervention (generic) */
-    {"57P04", RPC_INTERNAL},            /* database_dropped */
-    {"40002", RPC_INTERNAL},            /* transaction_integrity_constraint_violation */
-    {"XX000", RPC_INTERNAL},            /* internal_error */
-    {"P0001", RPC_INTERNAL},            /* raise_exception */
+    {"23000", RPC_INTERNAL}, /* integrity_constraint_violation (generic) */
+    {"23P01", RPC_INTERNAL}, /* exclusion_violation: not in the table */
+    {"42601", RPC_INTERNAL}, /* syntax_error */
+    {"42P01", RPC_INTERNAL}, /* undefined_table */
+    {"42502", RPC_INTERNAL}, /* near 42501 but not it */
+    {"57000", RPC_INTERNAL}, /* operator_intervention (generic) */
+    {"57P04", RPC_INTERNAL}, /* database_dropped */
+    {"40002", RPC_INTERNAL}, /* transaction_integrity_constraint_violation */
+    {"XX000", RPC_INTERNAL}, /* internal_error */
+    {"P0001", RPC_INTERNAL}, /* raise_exception */
     {"", RPC_INTERNAL},
     {"2350", RPC_INTERNAL},
     {"235055", RPC_INTERNAL},
@@ -96,8 +96,12 @@ Test(db_errors, parses_timestamptz_text)
 
 Test(db_errors, rejects_bad_timestamps)
 {
-    static const char *bad[] = {"", "2026-11-26", "2026-13-01 00:00:00+00",
-                                "2026-11-26 14:36:48+0x", "now", "2026-11-26 14:36:48+00 AD"};
+    static const char *bad[] = {"",
+                                "2026-11-26",
+                                "2026-13-01 00:00:00+00",
+                                "2026-11-26 14:36:48+0x",
+                                "now",
+                                "2026-11-26 14:36:48+00 AD"};
     int64_t s = 7;
     int32_t ns = 7;
 
@@ -117,8 +121,9 @@ Test(db_errors, parses_text_arrays)
     arena_init(&a, 0);
     cr_assert(eq(int, db_parse_text_array("{}", &a, &items, &n), 0));
     cr_expect(eq(sz, n, 0));
-    cr_assert(eq(int, db_parse_text_array("{a,\"b c\",\"q\\\"x\\\\y\",NULL,\"NULL\",\"\"}", &a,
-                                          &items, &n), 0));
+    cr_assert(eq(
+        int, db_parse_text_array("{a,\"b c\",\"q\\\"x\\\\y\",NULL,\"NULL\",\"\"}", &a, &items, &n),
+        0));
     cr_assert(eq(sz, n, 6));
     cr_expect(eq(str, items[0], "a"));
     cr_expect(eq(str, items[1], "b c"));
