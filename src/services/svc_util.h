@@ -17,6 +17,30 @@
  *         return;
  *
  * All memory comes from the call's arena.
+ *
+ * The shape of a service (src/services/agent_registry.c is the worked
+ * example the next services copy):
+ *
+ *   1. SQL: every statement is a `static const db_stmt` with explicit casts
+ *      on its parameters ($1::uuid, $2::text[], $3::float8); tenant-owned
+ *      tables default tenant_id from app.current_tenant and are protected
+ *      by forced RLS, so no statement mentions the tenant. A read shared by
+ *      several methods (the entity as the API returns it) is one
+ *      security_invoker view plus one column list macro.
+ *   2. Handler: validate with svc_check_*() (each names the field), then
+ *      db_txn_new(svc_pool(call), call), db_txn_stmt() + db_param_*() per
+ *      statement, db_txn_run(). A write that answers the entity queues the
+ *      shared SELECT after the write: same transaction, one round trip, and
+ *      the SELECT sees the write. DB_STMT_ONE_ROW turns "no row" into
+ *      NOT_FOUND (another tenant's row is no row).
+ *   3. Done callback: `if (db_txn_failed(call, t)) return;` (or map a
+ *      specific status to a better message first), build the response with
+ *      an svc_row cursor per row in the column list's order, then
+ *      rpc_call_reply().
+ *   4. Lists: svc_page_size() + svc_page_token_decode(), fetch page + 1
+ *      rows, and svc_page_token_encode() the last row's keyset position
+ *      when there is more. Add a kind to enum svc_page_kind per listing.
+ *   5. Register every method in one table with RPC_NEEDS_TENANT.
  */
 #ifndef ARBITER_SERVICES_SVC_UTIL_H
 #define ARBITER_SERVICES_SVC_UTIL_H
