@@ -42,7 +42,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 printf '\000\000\000\000\000' > "$tmp/body"
-"$ARBITERD" serve --socket "$sock" --log-level error &
+# h2load only sees HTTP statuses; the metrics endpoint tells whether every
+# call really ended with grpc-status 0.
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$ARBITERD" serve --socket "$sock" --log-level error --metrics-listen "127.0.0.1:$mport" &
 pid=$!
 i=0
 while [ ! -S "$sock" ]; do
@@ -79,6 +82,7 @@ for lv in $LEVELS; do
     codes=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' "$tmp/out")
     [ "$codes" = "$n" ] || failed="$failed (only $codes of $n 2xx)"
     # Latency: a quarter as many requests, every one logged (µs).
+    rm -f "$tmp/lat"
     run_h2load "$c" "$m" $((n / 4)) --log-file="$tmp/lat" > /dev/null 2>&1
     pct=$(cut -f3 "$tmp/lat" | sort -n | awk '
         { v[NR] = $1 }
@@ -88,6 +92,10 @@ for lv in $LEVELS; do
         }')
     printf '%-14s %12.0f %s  %s\n' "-c $c -m $m" "$rps" "$pct" "$failed"
 done
+metrics=$(python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:$mport/metrics').read().decode())")
+ok=$(echo "$metrics" | sed -n 's/^arbiterd_calls_total{code="OK"} //p')
+total=$(echo "$metrics" | awk '/^arbiterd_calls_total/ { s += $2 } END { print s }')
 echo
+echo "server: $ok of $total calls answered grpc-status OK"
 echo "command: h2load -B unix:SOCKET -c C -m M -n N -d BODY -H 'content-type: application/grpc'" \
      "-H 'te: trailers' $url"
