@@ -7,6 +7,7 @@ ARBITER_TEST_DATABASE_URL (the registry tests skip without it).
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ ARBITERCTL = os.environ.get("ARBITERCTL")
 
 EXIT_USAGE, EXIT_CONNECT = 1, 2
 OK, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, ALREADY_EXISTS = 0, 3, 4, 5, 6
+PERMISSION_DENIED = 7
 
 
 def status_exit(code):
@@ -204,6 +206,24 @@ class ArbiterctlTest(unittest.TestCase):
         self.assertEqual((doc["tenant_id"], doc["user_id"], doc["session_id"]),
                          ("acme", "u1", "s1"))
         self.assertEqual(doc["bin_value"], "cmF3")  # base64 of b"raw"
+
+    def test_admin_from_another_uid(self):
+        """As nobody: Admin is PERMISSION_DENIED (exit 17), Health still works."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run arbiterctl as nobody")
+        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+        if subprocess.run([runuser, "-u", "nobody", "--", "test", "-x", ARBITERCTL]).returncode:
+            self.skipTest("%s is not executable by nobody" % ARBITERCTL)
+        with harness.ArbiterServer(socket_mode="0666") as srv:
+            def as_nobody(*args):
+                return subprocess.run([runuser, "-u", "nobody", "--", ARBITERCTL, "--socket",
+                                       srv.socket] + list(args),
+                                      capture_output=True, text=True, timeout=30)
+            p = as_nobody("call", "Admin.ListTenants")
+            self.assertEqual(p.returncode, status_exit(PERMISSION_DENIED), p.stderr)
+            self.assertTrue(p.stderr.startswith("ERROR: PERMISSION_DENIED (7): "), p.stderr)
+            p = as_nobody("call", "Health.Check")
+            self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_list(self):
         rc, out, _ = self.ctl.run("list")
