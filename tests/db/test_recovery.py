@@ -44,6 +44,20 @@ class Restart(unittest.TestCase):
             self.assertIsNone(s.proc.poll())
             self.assertEqual(s.proc.pid, pid)
 
+    def test_postgres_stopped_while_idle(self):
+        with dbtest.ArbiterServer(["--pool-min", "2", "--pool-max", "4"]) as s:
+            c = dbtest.Client(s)
+            c.wait_health(SERVING)
+            self.assertEqual(c.probe(SETTINGS, tenant="before").tenant, "before")
+            dbtest.pg_ctl("stop", "-m", "fast")
+            try:
+                self.assertLess(c.wait_health(NOT_SERVING, timeout=2.0), 2.0)
+                self.assertEqual(c.probe_code(SETTINGS)[0], grpc.StatusCode.UNAVAILABLE)
+            finally:
+                dbtest.pg_ctl("start", "-w")
+            self.assertLess(c.wait_health(SERVING, timeout=5.0), 5.0)
+            self.assertEqual(c.probe(SETTINGS, tenant="after").tenant, "after")
+
 
 class Terminate(unittest.TestCase):
     def test_terminating_one_busy_backend_fails_only_its_call(self):
@@ -65,6 +79,19 @@ class Terminate(unittest.TestCase):
             pids = {c.probe(BACKEND_PID).backend_pid for _ in range(6)}
             self.assertNotIn(int(busy[0][0]), pids)
             self.assertEqual(c.health_status(), SERVING)
+
+    def test_terminating_idle_backends_is_invisible_to_callers(self):
+        with dbtest.ArbiterServer(["--pool-min", "2", "--pool-max", "2"]) as s:
+            c = dbtest.Client(s)
+            c.wait_health(SERVING)
+            old = dbtest.arbiterd_backends()
+            self.assertEqual(len(old), 2)
+            dbtest.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = 'arbiterd'")
+            time.sleep(0.3)
+            for i in range(5):
+                self.assertEqual(c.probe(SETTINGS, tenant="k%d" % i).tenant, "k%d" % i)
+            self.assertFalse(set(old) & set(dbtest.arbiterd_backends()))
 
 
 if __name__ == "__main__":
