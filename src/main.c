@@ -1,4 +1,5 @@
 /* arbiterd: arguments, configuration and wiring only. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,12 @@ static int serve(const struct cfg *cfg)
     signal(SIGPIPE, SIG_IGN); /* write errors arrive as EPIPE instead */
     if (uv_loop_init(&loop) != 0)
         return 1;
-    if (server_init(&srv, &loop, cfg) < 0)
+    rv = server_init(&srv, &loop, cfg);
+    if (rv == -EINVAL) {
+        fprintf(stderr, "arbiterd: --database-url: not a valid libpq conninfo string or URI\n");
+        return 2;
+    }
+    if (rv < 0)
         return 1;
     rv = server_listen(&srv, err, sizeof(err));
     if (rv < 0) {

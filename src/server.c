@@ -89,7 +89,9 @@ static int create_pool(struct server *srv)
         return 0;
     }
     if (rv < 0) {
-        log_error("cannot create the database pool: %s", strerror(-rv));
+        /* -EINVAL (a bad conninfo) is reported by main() as a bad flag. */
+        if (rv != -EINVAL)
+            log_error("cannot create the database pool: %s", strerror(-rv));
         return rv;
     }
     svc_health_set_serving(srv, db_pool_serving(srv->pool));

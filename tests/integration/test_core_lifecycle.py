@@ -49,6 +49,7 @@ class Config(unittest.TestCase):
         ([], {"ARBITER_POOL_QUEUE": "lots"}),
         ([], {"ARBITER_LOG_LEVEL": "chatty"}),
         (["migrate", "--bogus"], {}),
+        (["--database-url", "not a conninfo"], {}),
     ]
 
     def test_bad_configuration_exits_2_with_one_line(self):
