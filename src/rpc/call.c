@@ -62,7 +62,8 @@ struct rpc_call {
     rpc_metadata md;          /* custom metadata, in the arena */
     rpc_frame_decoder dec;    /* owned: request message reassembly */
     const rpc_method *method; /* borrowed from the method table */
-    const char *path;         /* arena copy of :path */
+    const char *path;         /* arena copy of :path (NUL-terminated) */
+    size_t path_len;          /* its wire length (it may contain a NUL) */
     unsigned seen;
     size_t header_bytes;
     rpc_status hdr_status;    /* first header problem (RPC_OK: none) */
@@ -522,6 +523,7 @@ static void on_pseudo(rpc_call *call, const uint8_t *name, size_t nl, const uint
             call->seen |= SEEN_POST;
     } else if (name_is(name, nl, ":path")) {
         call->path = arena_strndup(&call->arena, (const char *)v, vl);
+        call->path_len = vl;
         if (!call->path)
             header_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
     }
@@ -651,7 +653,7 @@ void rpc_call_on_headers_end(rpc_call *call)
         return;
     }
     if (call->path)
-        call->method = rpc_methods_find(&call->srv->methods, call->path, strlen(call->path));
+        call->method = rpc_methods_find(&call->srv->methods, call->path, call->path_len);
     if (!call->method) {
         answer(call, RPC_UNIMPLEMENTED, "unknown method");
         return;

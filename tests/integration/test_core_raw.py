@@ -76,7 +76,8 @@ class CoreRaw(unittest.TestCase):
         self.assertEqual(r.status(), INTERNAL)
 
     def test_unknown_path_unimplemented_trailers_only(self):
-        for path in ("/no.Such/Method", "/grpc.health.v1.Health/check", "nopath", "/", "//"):
+        for path in ("/no.Such/Method", "/grpc.health.v1.Health/check", "nopath", "/", "//",
+                     CHECK + "\x00junk", CHECK + "/"):
             r = self.c.call(path, check_body())
             self.assertEqual(r.headers[":status"], "200", path)
             self.assertEqual(r.headers["grpc-status"], str(UNIMPLEMENTED), path)
