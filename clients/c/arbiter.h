@@ -13,7 +13,9 @@
  * the local deadline passes, CANCELLED on arbiter_call_cancel() or client
  * close, UNAVAILABLE when the connection fails, INTERNAL for a malformed
  * answer). Nothing here blocks and nothing is global; all callbacks run on
- * the client's loop.
+ * the client's loop. As with any libuv program, the application should
+ * ignore SIGPIPE (a server that hangs up mid-write is then a transport
+ * error, not a dead process).
  *
  * Minimal use:
  *

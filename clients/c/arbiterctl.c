@@ -8,6 +8,7 @@
  * message is printed as JSON (ctl_json.c). Exit codes are in usage().
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,6 +452,8 @@ int main(int argc, char **argv)
 
     if (rv != 0)
         return rv > 0 ? 0 : EXIT_USAGE;
+    /* A server that hangs up mid-write must be an EPIPE, not a kill. */
+    signal(SIGPIPE, SIG_IGN);
     if (o.n_pos == 0) {
         usage(stderr);
         return EXIT_USAGE;
