@@ -18,6 +18,7 @@
 
 #include "db/pool.h"
 #include "h2/conn.h"
+#include "net/conn.h"
 #include "net/listener.h"
 #include "net/metrics.h"
 #include "server_priv.h"
@@ -36,6 +37,7 @@ struct server_priv {
     list_node conns;     /* h2_conn list */
     uv_timer_t timer;    /* shutdown phases */
     net_metrics *metrics; /* owned; NULL without --metrics-listen */
+    unsigned char rbuf[NET_CONN_READ_BUF]; /* shared by every connection */
     enum phase phase;
 };
 
@@ -278,6 +280,14 @@ void server_fatal(struct server *srv, int exit_code, const char *why)
 void server_conn_gone(struct server *srv)
 {
     check_done(srv);
+}
+
+unsigned char *server_read_buffer(struct server *srv, size_t *len)
+{
+    struct server_priv *p = srv->priv;
+
+    *len = sizeof(p->rbuf);
+    return p->rbuf;
 }
 
 int server_is_shutting_down(const struct server *srv)

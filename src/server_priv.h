@@ -9,6 +9,10 @@ struct server;
  * uses this to notice that every connection is gone. */
 void server_conn_gone(struct server *srv);
 
+/* The loop-wide read buffer that every connection shares (see
+ * net_conn_accept); sets *|len|. */
+unsigned char *server_read_buffer(struct server *srv, size_t *len);
+
 /* True once graceful shutdown started (new connections are refused). */
 int server_is_shutting_down(const struct server *srv);
 

@@ -328,6 +328,8 @@ static int send_settings(h2_conn *c)
 int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
 {
     h2_conn *c = calloc(1, sizeof(*c));
+    unsigned char *rbuf;
+    size_t rlen;
     int rv;
 
     if (!c)
@@ -339,7 +341,8 @@ int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
      * |c| through handle_closed(), so count it as the one open handle. */
     c->open_handles = 1;
     c->closing = true;
-    rv = net_conn_accept(&c->net, listener, &net_ops, c);
+    rbuf = server_read_buffer(srv, &rlen);
+    rv = net_conn_accept(&c->net, listener, &net_ops, c, rbuf, rlen);
     if (rv < 0) {
         if (!c->net.closing)
             free(c);

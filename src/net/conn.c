@@ -21,8 +21,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     net_conn *c = h->data;
     (void)suggested;
-    /* One buffer per connection suffices: on_read consumes it synchronously. */
-    *buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+    *buf = uv_buf_init((char *)c->rbuf, (unsigned)c->rbuf_len);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -52,12 +51,14 @@ static void read_peer_cred(net_conn *c)
 }
 
 int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops,
-                    void *data)
+                    void *data, uint8_t *rbuf, size_t rbuf_len)
 {
     int rv;
 
     c->ops = ops;
     c->data = data;
+    c->rbuf = rbuf;
+    c->rbuf_len = rbuf_len;
     c->queued = c->out_len = c->out_cap = 0;
     c->out = NULL;
     c->closing = c->reading = c->paused = false;

@@ -43,15 +43,20 @@ struct net_conn {
     uint8_t *out;                    /* owned: pending bytes not yet handed to libuv */
     size_t out_len, out_cap;
     bool closing, reading, paused;
-    uint8_t rbuf[NET_CONN_READ_BUF];
+    uint8_t *rbuf;                   /* borrowed: the read buffer (see accept) */
+    size_t rbuf_len;
 };
 
 /* Accepts a pending connection of |server| into |c| (caller storage that
  * must stay alive until on_close), reads the peer's credentials and starts
- * reading. Returns 0 or a negative libuv error; on error the handle is
+ * reading into |rbuf| (|rbuf_len| bytes, borrowed). libuv calls the
+ * allocation and read callbacks back to back and on_read consumes the
+ * bytes synchronously, so every connection of one loop may share one
+ * buffer. Returns 0 or a negative libuv error; on error the handle is
  * already closing and on_close will run. */
 int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops,
-                    void *data) __attribute__((warn_unused_result));
+                    void *data, uint8_t *rbuf, size_t rbuf_len)
+    __attribute__((warn_unused_result));
 
 /* Copies |len| bytes into the pending buffer. Returns 0 or -ENOMEM. */
 int net_conn_append(net_conn *c, const uint8_t *data, size_t len)
