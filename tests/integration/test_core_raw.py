@@ -224,6 +224,30 @@ class CoreRaw(unittest.TestCase):
         self.c.reset(sid2)
         self.assert_serving()
 
+    def test_many_connections_many_streams(self):
+        clients = [RawClient(self.srv.socket) for _ in range(20)]
+        for cl in clients:
+            cl.pump(0.5)  # the server's SETTINGS
+        sent = []
+        for n, cl in enumerate(clients):
+            for i in range(100):
+                text = "c%d-%d" % (n, i)
+                body = grpc_frame(testing_pb2.EchoRequest(text=text).SerializeToString())
+                sent.append((cl, cl.request(grpc_headers(ECHO), body), text))
+        for cl, sid, text in sent:
+            r = cl.wait(sid, timeout=10)
+            self.assertEqual(r.status(), OK)
+            self.assertEqual(testing_pb2.EchoResponse.FromString(r.data[5:]).text, text)
+        for cl in clients:
+            cl.close()
+
+    def test_settings_advertise_limits(self):
+        self.c.pump(0.5)
+        remote = self.c.conn.remote_settings
+        self.assertEqual(remote.max_concurrent_streams, 256)
+        self.assertGreaterEqual(remote.initial_window_size, 4 * 1024 * 1024)
+        self.assertEqual(remote.max_header_list_size, 16384)
+
     def test_grpc_message_percent_encoded(self):
         # The server's own message for an unknown service has no special
         # characters; a percent sign in a message only comes from handlers.
