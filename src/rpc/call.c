@@ -655,7 +655,10 @@ void rpc_call_on_headers_end(rpc_call *call)
     if (call->path)
         call->method = rpc_methods_find(&call->srv->methods, call->path, call->path_len);
     if (!call->method) {
-        answer(call, RPC_UNIMPLEMENTED, "unknown method");
+        /* Name the path, as grpc-go does; percent-encoding makes any byte
+         * of it safe in grpc-message. */
+        answer(call, RPC_UNIMPLEMENTED,
+               arena_printf(&call->arena, "unknown method %s", rpc_call_path(call)));
         return;
     }
     if (call->encoding == ENC_UNSUPPORTED) {

@@ -65,6 +65,14 @@ class CoreGrpc(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as cm:
             call(b"", timeout=5)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertEqual(cm.exception.details(), "unknown method /arbiter.v1.Nope/Nothing")
+
+    def test_grpc_message_round_trip(self):
+        # grpcio percent-decodes what the server percent-encoded.
+        call = self.channel.unary_unary("/arbiter.v1.Nope/100%_sure_\u00fc")
+        with self.assertRaises(grpc.RpcError) as cm:
+            call(b"", timeout=5)
+        self.assertEqual(cm.exception.details(), "unknown method /arbiter.v1.Nope/100%_sure_\u00fc")
 
     def test_deadline_on_never_answer(self):
         t0 = time.monotonic()

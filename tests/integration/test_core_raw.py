@@ -249,12 +249,10 @@ class CoreRaw(unittest.TestCase):
         self.assertEqual(remote.max_header_list_size, 16384)
 
     def test_grpc_message_percent_encoded(self):
-        # The server's own message for an unknown service has no special
-        # characters; a percent sign in a message only comes from handlers.
-        r = self.c.call(CHECK, check_body("no.Such"))
-        self.assertEqual(r.status(), 5)
-        self.assertEqual(r.field("grpc-message"), "unknown service")
-
+        r = self.c.call("/no.Such/M%\u00e9 x", check_body())
+        self.assertEqual(r.status(), UNIMPLEMENTED)
+        # '%' and the UTF-8 bytes of é are encoded; space and letters are not.
+        self.assertEqual(r.field("grpc-message"), "unknown method /no.Such/M%25%C3%A9 x")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
