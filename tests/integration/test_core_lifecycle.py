@@ -184,16 +184,20 @@ class Shutdown(unittest.TestCase):
             t0 = time.monotonic()
             srv.proc.send_signal(signal.SIGTERM)
             ended = threading.Event()
+            seen = []
 
             def drain():
                 try:
-                    for _ in stream:
-                        pass
-                except grpc.RpcError:
-                    pass
+                    for msg in stream:
+                        seen.append(msg.status)
+                except grpc.RpcError as e:
+                    seen.append(e.code())
                 ended.set()
             threading.Thread(target=drain, daemon=True).start()
             self.assertTrue(ended.wait(2.0), "the Watch stream did not end")
+            # The change to NOT_SERVING is streamed, then the stream ends.
+            self.assertEqual(seen, [health_pb2.HealthCheckResponse.NOT_SERVING,
+                                    grpc.StatusCode.UNAVAILABLE])
             code = srv.proc.wait(5)
             elapsed = time.monotonic() - t0
             self.assertEqual(code, 0)
