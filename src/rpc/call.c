@@ -9,6 +9,7 @@
  * frees it (rpc_call_on_close). */
 #include "rpc/call_priv.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -174,6 +175,18 @@ rpc_call *rpc_call_from_node(list_node *n)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+/* The one place the state changes. States only move forward; anything
+ * else is a bug in this file, never the peer's doing. */
+static void set_state(rpc_call *call, enum call_state to)
+{
+    static const char *const names[] = {"headers", "reading", "running", "done"};
+
+    assert(to > call->state);
+    log_debug("stream %d %s: %s -> %s", call->stream_id, rpc_call_path(call),
+              names[call->state], names[to]);
+    call->state = to;
+}
+
 rpc_call *rpc_call_begin(struct server *srv, h2_conn *conn, int32_t stream_id,
                          list_node *calls)
 {
@@ -233,7 +246,7 @@ void rpc_call_on_close(rpc_call *call, uint32_t error_code)
     if (call->state != CALL_DONE) {
         /* The client reset the stream or went away before an answer. */
         bool running = call->state == CALL_RUNNING;
-        call->state = CALL_DONE;
+        set_state(call, CALL_DONE);
         call->status = RPC_CANCELLED;
         log_debug("call %s on stream %d cancelled by the client (h2 error %u)",
                   rpc_call_path(call), call->stream_id, error_code);
@@ -300,7 +313,7 @@ static void answer(rpc_call *call, rpc_status status, const char *msg)
 {
     nghttp2_session *s;
 
-    call->state = CALL_DONE;
+    set_state(call, CALL_DONE);
     call->status = status;
     call->message = encode_message(call, msg);
     call->cancel_fn = NULL;
@@ -323,7 +336,7 @@ static void answer_http(rpc_call *call, const char *code)
 {
     nghttp2_nv nva[1] = {NV(":status", "415")};
 
-    call->state = CALL_DONE;
+    set_state(call, CALL_DONE);
     call->status = RPC_UNKNOWN;
     nva[0].value = (uint8_t *)code;
     nva[0].valuelen = strlen(code);
@@ -670,7 +683,7 @@ void rpc_call_on_headers_end(rpc_call *call)
         answer(call, call->hdr_status, call->hdr_msg);
         return;
     }
-    call->state = CALL_READING;
+    set_state(call, CALL_READING);
     if (call->has_deadline)
         arm_deadline(call);
 }
@@ -745,6 +758,6 @@ void rpc_call_on_end_stream(rpc_call *call)
         return;
     }
     rpc_frame_decoder_deinit(&call->dec); /* the message is decoded; drop its buffer */
-    call->state = CALL_RUNNING;
+    set_state(call, CALL_RUNNING);
     call->method->handler(call, call->request, call->method->data);
 }
