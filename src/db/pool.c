@@ -16,6 +16,7 @@
 static void pool_check_closed(db_pool *p);
 static void on_maint_timer(uv_timer_t *h);
 static void on_wait_timer(uv_timer_t *h);
+static void on_retry_timer(uv_timer_t *h);
 
 uint64_t pool_rand(db_pool *p)
 {
@@ -58,7 +59,9 @@ int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_eve
     p->maint_timer.data = p;
     uv_timer_init(loop, &p->wait_timer);
     p->wait_timer.data = p;
-    p->handles_open = 2;
+    uv_timer_init(loop, &p->retry_timer);
+    p->retry_timer.data = p;
+    p->handles_open = 3;
     p->tick_ms = pool_tick_ms(cfg);
     uv_timer_start(&p->maint_timer, on_maint_timer, p->tick_ms, p->tick_ms);
     pool_maintain(p);
@@ -132,6 +135,8 @@ void pool_connect_failed(db_pool *p)
         delay = BACKOFF_MAX_MS;
     delay = delay / 2 + pool_rand(p) % (delay / 2 + 1); /* jitter in [d/2, d] */
     p->retry_at_ms = uv_now(p->loop) + delay;
+    if (!p->closing)
+        uv_timer_start(&p->retry_timer, on_retry_timer, delay, 0);
     if (pool_live(p) == 0) {
         if (!p->down)
             log_warn("db: cannot connect to the database; retrying with backoff");
@@ -403,6 +408,15 @@ static void on_maint_timer(uv_timer_t *h)
     pool_maintain(p);
 }
 
+/* The backoff after a failed connect is over: try again. */
+static void on_retry_timer(uv_timer_t *h)
+{
+    db_pool *p = h->data;
+
+    if (!p->closing)
+        pool_maintain(p);
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     db_pool *p = h->data;
@@ -450,6 +464,7 @@ void db_pool_close(db_pool *p, void (*done)(void *data), void *data)
     }
     uv_close((uv_handle_t *)&p->maint_timer, on_timer_closed);
     uv_close((uv_handle_t *)&p->wait_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&p->retry_timer, on_timer_closed);
 }
 
 void db_pool_free(db_pool *p)

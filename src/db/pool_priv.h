@@ -28,6 +28,7 @@ struct db_pool {
     uv_timer_t maint_timer; /* housekeeping and reconnects */
     uv_timer_t wait_timer;  /* earliest acquire expiry */
     uint64_t wait_due_ms;   /* when wait_timer fires; UINT64_MAX = stopped */
+    uv_timer_t retry_timer; /* end of the connect backoff */
     uint64_t tick_ms;
     uint64_t next_conn_id;
     uint64_t rng;
