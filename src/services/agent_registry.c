@@ -105,21 +105,28 @@ static const db_stmt agent_list_next = {
     .nparams = 3,
 };
 
+/* Filters and ordering run on the base tables; only the page's rows are
+ * then read through agent_view, so the capability arrays are aggregated
+ * for page_size agents rather than for every match. */
 static const db_stmt agent_query = {
     .name = "agent_query",
-    .sql = "SELECT " AGENT_COLS " FROM agent_view v"
+    .sql = "SELECT " AGENT_COLS " FROM agent_view WHERE (tenant_id, id) IN ("
+           " SELECT a.tenant_id, a.id FROM agents a"
+           " JOIN agent_performance p ON p.tenant_id = a.tenant_id AND p.agent_id = a.id"
+           " JOIN agent_load l ON l.tenant_id = a.tenant_id AND l.agent_id = a.id"
            " WHERE ($1 = '' OR EXISTS (SELECT 1 FROM agent_capabilities c"
-           "  WHERE c.tenant_id = v.tenant_id AND c.agent_id = v.id"
+           "  WHERE c.tenant_id = a.tenant_id AND c.agent_id = a.id"
            "  AND c.kind = 'task_type' AND c.value = $1))"
            " AND (cardinality($2::text[]) = 0 OR EXISTS (SELECT 1 FROM agent_capabilities c"
-           "  WHERE c.tenant_id = v.tenant_id AND c.agent_id = v.id"
+           "  WHERE c.tenant_id = a.tenant_id AND c.agent_id = a.id"
            "  AND c.kind = 'language' AND c.value = ANY ($2::text[])))"
            " AND (cardinality($3::text[]) = 0 OR EXISTS (SELECT 1 FROM agent_capabilities c"
-           "  WHERE c.tenant_id = v.tenant_id AND c.agent_id = v.id"
+           "  WHERE c.tenant_id = a.tenant_id AND c.agent_id = a.id"
            "  AND c.kind = 'specialization' AND c.value = ANY ($3::text[])))"
-           " AND ($4::float8 IS NULL OR v.utilization_percent <= $4::float8)"
-           " AND ($5::float8 IS NULL OR v.success_rate >= $5::float8)"
-           " ORDER BY v.success_rate DESC, v.id LIMIT $6::int4",
+           " AND ($4::float8 IS NULL OR l.utilization_percent <= $4::float8)"
+           " AND ($5::float8 IS NULL OR p.success_rate >= $5::float8)"
+           " ORDER BY p.success_rate DESC, a.id LIMIT $6::int4)"
+           " ORDER BY success_rate DESC, id",
     .nparams = 6,
 };
 
