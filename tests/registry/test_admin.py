@@ -90,5 +90,28 @@ class Tenants(RegistryCase):
             self.assertEqual(cm.exception.code(), Code.INVALID_ARGUMENT)
 
 
+class NoDatabase(unittest.TestCase):
+    """A server started without --database-url: Admin still answers, the
+    pool reports nothing reachable, and registry calls are UNAVAILABLE."""
+
+    def test_no_database(self):
+        from regcommon import harness, admin_pb2_grpc, ar_grpc
+        with harness.ArbiterServer(database=False, test_service=False) as srv:
+            ch = srv.channel()
+            admin = admin_pb2_grpc.AdminStub(ch)
+            s = admin.GetPoolStats(admin_pb2.GetPoolStatsRequest())
+            self.assertFalse(s.database_reachable)
+            self.assertEqual((s.total, s.max), (0, 0))
+            self.assertTrue(admin.GetServerInfo(admin_pb2.GetServerInfoRequest()).version)
+            with self.assertRaises(grpc.RpcError) as cm:
+                ar_grpc.AgentRegistryStub(ch).GetAgent(
+                    ar.GetAgentRequest(id="00000000-0000-0000-0000-000000000000"),
+                    metadata=[("x-tenant-id", "t")])
+            self.assertEqual(cm.exception.code(), Code.UNAVAILABLE)
+            with self.assertRaises(grpc.RpcError) as cm:
+                admin.CreateTenant(admin_pb2.CreateTenantRequest(id="x"))
+            self.assertEqual(cm.exception.code(), Code.UNAVAILABLE)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
