@@ -84,8 +84,8 @@ struct db_txn {
     db_done_fn done;
     void *data;
     /* pool bookkeeping */
-    db_list node; /* wait queue */
-    uint64_t enqueued_ms;
+    db_list node;         /* wait queue */
+    uint64_t enqueued_ns; /* uv_hrtime() at enqueue, for the wait statistics */
     uint64_t expires_ms;  /* acquire wait ends */
     bool deadline_bound;  /* the call's deadline (not acquire_timeout) bounds the wait */
     struct db_conn *conn; /* borrowed while RUNNING */

@@ -199,9 +199,9 @@ void pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front)
 }
 
 /* Acquire-wait samples for the percentiles. */
-static void record_wait(db_pool *p, uint64_t ms)
+static void record_wait(db_pool *p, uint64_t us)
 {
-    p->wait_ring[p->wait_pos % DB_WAIT_RING] = (uint32_t)(ms > UINT32_MAX ? UINT32_MAX : ms);
+    p->wait_ring[p->wait_pos % DB_WAIT_RING] = (uint32_t)(us > UINT32_MAX ? UINT32_MAX : us);
     p->wait_pos++;
 }
 
@@ -215,7 +215,7 @@ void pool_dispatch(db_pool *p)
         db_list_remove(&t->node);
         p->n_waiting--;
         p->stats_acquired++;
-        record_wait(p, uv_now(p->loop) - t->enqueued_ms);
+        record_wait(p, (uv_hrtime() - t->enqueued_ns) / 1000);
         conn_start(c, t);
     }
     if (db_list_empty(&p->waiters)) {
@@ -330,8 +330,8 @@ void db_pool_submit(db_pool *p, db_txn *t)
     t->deadline_bound = remaining <= wait;
     if (t->deadline_bound)
         wait = remaining;
-    t->enqueued_ms = uv_now(p->loop);
-    t->expires_ms = t->enqueued_ms + wait;
+    t->enqueued_ns = uv_hrtime();
+    t->expires_ms = uv_now(p->loop) + wait;
     t->state = DB_TXN_QUEUED;
     db_list_push_back(&p->waiters, &t->node);
     p->n_waiting++;
@@ -511,9 +511,9 @@ static void wait_percentiles(const db_pool *p, struct db_pool_stats *out)
         return;
     memcpy(sorted, p->wait_ring, n * sizeof(uint32_t));
     qsort(sorted, n, sizeof(uint32_t), cmp_u32);
-    out->acquire_wait_p50_ms = sorted[(n - 1) * 50 / 100];
-    out->acquire_wait_p95_ms = sorted[(n - 1) * 95 / 100];
-    out->acquire_wait_p99_ms = sorted[(n - 1) * 99 / 100];
+    out->acquire_wait_p50_ms = sorted[(n - 1) * 50 / 100] / 1000.0;
+    out->acquire_wait_p95_ms = sorted[(n - 1) * 95 / 100] / 1000.0;
+    out->acquire_wait_p99_ms = sorted[(n - 1) * 99 / 100] / 1000.0;
 }
 
 void db_pool_get_stats(const db_pool *p, struct db_pool_stats *out)

@@ -56,7 +56,7 @@ struct db_pool {
         uint64_t count;
     } errors[DB_MAX_ERROR_CLASSES];
     uint32_t n_error_classes;
-    uint32_t wait_ring[DB_WAIT_RING];
+    uint32_t wait_ring[DB_WAIT_RING]; /* recent acquire waits in microseconds */
     uint64_t wait_pos;
 };
 
