@@ -62,22 +62,23 @@ static int serve(const struct cfg *cfg)
     struct server srv;
     struct signals sigs;
     char err[512];
-    int rv;
+    int rv, init_rv;
 
     signal(SIGPIPE, SIG_IGN); /* write errors arrive as EPIPE instead */
     if (uv_loop_init(&loop) != 0)
         return 1;
-    rv = server_init(&srv, &loop, cfg);
-    if (rv == -EINVAL) {
+    init_rv = rv = server_init(&srv, &loop, cfg);
+    if (rv == -EINVAL)
         fprintf(stderr, "arbiterd: --database-url: not a valid libpq conninfo string or URI\n");
-        return 2;
+    if (rv == 0) {
+        rv = server_listen(&srv, err, sizeof(err));
+        if (rv < 0)
+            fprintf(stderr, "arbiterd: %s\n", err);
     }
-    if (rv < 0)
-        return 1;
-    rv = server_listen(&srv, err, sizeof(err));
     if (rv < 0) {
-        fprintf(stderr, "arbiterd: %s\n", err);
-        srv.exit_code = 1;
+        /* Tear down what exists through the normal path (no leaks, the
+         * socket file removed) and report: a bad conninfo is a bad flag. */
+        srv.exit_code = init_rv == -EINVAL ? 2 : 1;
         server_shutdown(&srv);
     }
     signals_start(&sigs, &loop, &srv);

@@ -39,6 +39,7 @@ struct server_priv {
     net_metrics *metrics; /* owned; NULL without --metrics-listen */
     unsigned char rbuf[NET_CONN_READ_BUF]; /* shared by every connection */
     enum phase phase;
+    bool served;         /* listened at some point: shutdown is worth logging */
 };
 
 static void on_pool_serving(void *data, bool serving)
@@ -149,6 +150,7 @@ int server_listen(struct server *srv, char *err, size_t errlen)
     if (rv < 0)
         return rv;
     p->listening = true;
+    p->served = true;
     if (srv->cfg->metrics_listen) {
         rv = net_metrics_open(srv, srv->cfg->metrics_listen, &p->metrics, err, errlen);
         if (rv < 0)
@@ -191,7 +193,8 @@ static void finish(struct server *srv)
     p->metrics = NULL;
     if (srv->pool)
         db_pool_close(srv->pool, on_pool_closed, srv);
-    log_info("shutdown complete");
+    if (p->served)
+        log_info("shutdown complete");
 }
 
 static void check_done(struct server *srv)
@@ -243,9 +246,11 @@ void server_shutdown(struct server *srv)
 {
     struct server_priv *p = srv->priv;
 
-    if (p->phase != PHASE_RUNNING)
-        return;
-    log_info("shutting down (grace %llu ms)", (unsigned long long)srv->cfg->shutdown_timeout_ms);
+    if (!p || p->phase != PHASE_RUNNING)
+        return; /* already shutting down, or server_init() failed early */
+    if (p->served)
+        log_info("shutting down (grace %llu ms)",
+                 (unsigned long long)srv->cfg->shutdown_timeout_ms);
     p->phase = PHASE_NOTICE;
     if (p->listening)
         net_listener_close(&p->listener); /* stop accepting, remove the socket file */
@@ -261,7 +266,7 @@ void server_shutdown_now(struct server *srv)
     struct server_priv *p = srv->priv;
 
     server_shutdown(srv);
-    if (p->phase == PHASE_CLOSED)
+    if (!p || p->phase == PHASE_CLOSED)
         return;
     log_warn("second signal: closing every connection now");
     p->phase = PHASE_CANCELLING;

@@ -39,7 +39,9 @@ struct server {
 /* Initialises |srv| on caller storage: registers every service's methods,
  * creates the pool (when cfg->database_url is set) and the health state.
  * Does not listen yet. Returns 0, -EINVAL when cfg->database_url is not a
- * valid conninfo, or another negative errno-style code (already logged). */
+ * valid conninfo, or another negative errno-style code (already logged).
+ * Even after a failure, server_shutdown(), running the loop and
+ * server_deinit() release everything. */
 int server_init(struct server *srv, uv_loop_t *loop, const struct cfg *cfg)
     __attribute__((warn_unused_result));
 
