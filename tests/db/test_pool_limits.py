@@ -98,6 +98,34 @@ class QueueAndTimeouts(unittest.TestCase):
                                  "AND state = 'active' AND query LIKE '%%pg_sleep%%'" % pid)
             self.assertEqual(active, [["0"]])
 
+    def test_cancelled_calls_leave_queue_and_connection(self):
+        with dbtest.ArbiterServer(["--pool-min", "1", "--pool-max", "1",
+                                   "--pool-queue", "1"]) as s:
+            c = dbtest.Client(s)
+            c.wait_health(SERVING)
+            pid = c.probe(BACKEND_PID).backend_pid
+            busy = c.probe_future(SLEEP, sleep_ms=3000, timeout=30)
+            time.sleep(0.2)
+            queued = c.probe_future(SLEEP, sleep_ms=1, timeout=30)
+            time.sleep(0.2)
+            # the queue (1) is full ...
+            self.assertEqual(c.probe_code(SETTINGS)[0], grpc.StatusCode.RESOURCE_EXHAUSTED)
+            # ... until the queued call is cancelled by its client
+            queued.cancel()
+            time.sleep(0.1)
+            refill = c.probe_future(SETTINGS, tenant="refill", timeout=30)
+            time.sleep(0.1)
+            # cancelling the running call frees the connection at once (its
+            # backend query is cancelled too), and the waiter gets it
+            t0 = time.monotonic()
+            busy.cancel()
+            self.assertEqual(refill.result().tenant, "refill")
+            self.assertLess(time.monotonic() - t0, 1.0)
+            self.assertEqual(c.probe(BACKEND_PID).backend_pid, pid)
+            self.assertEqual(dbtest.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND state = 'active' "
+                "AND query LIKE '%%pg_sleep%%'" % pid), [["0"]])
+
     def test_statement_timeout_flag_answers_deadline_exceeded(self):
         with dbtest.ArbiterServer(["--pool-min", "1", "--pool-max", "1",
                                    "--statement-timeout-ms", "150"]) as s:
