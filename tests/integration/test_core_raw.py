@@ -247,6 +247,8 @@ class CoreRaw(unittest.TestCase):
         self.assertEqual(remote.max_concurrent_streams, 256)
         self.assertGreaterEqual(remote.initial_window_size, 4 * 1024 * 1024)
         self.assertEqual(remote.max_header_list_size, 16384)
+        # The connection window too (WINDOW_UPDATE on stream 0 at start).
+        self.assertGreaterEqual(self.c.conn.outbound_flow_control_window, 8 * 1024 * 1024)
 
     def test_grpc_message_percent_encoded(self):
         r = self.c.call("/no.Such/M%\u00e9 x", check_body())
