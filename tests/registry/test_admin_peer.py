@@ -5,6 +5,7 @@ users; otherwise SKIP)."""
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 import unittest
 
@@ -29,12 +30,20 @@ def tearDownModule():
 class PeerUid(RegistryCase):
     def test_other_uid(self):
         t = self.new_tenant()
-        client = os.path.join(HERE, "peer_client.py")
-        stubs = os.environ["ARBITER_PY_STUBS"]
-        for path in (client, stubs):  # nobody must be able to read both
-            probe = subprocess.run([RUNUSER, "-u", "nobody", "--", "test", "-r", path])
-            if probe.returncode != 0:
-                self.skipTest("%s is not readable by nobody" % path)
+        # nobody must read the client and the stubs, but the checkout may sit
+        # under a home it cannot enter (CI clones anywhere): use copies in a
+        # world-readable temp dir.
+        tmp = tempfile.mkdtemp(prefix="admin-peer-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.chmod(tmp, 0o755)
+        client = os.path.join(tmp, "peer_client.py")
+        shutil.copy2(os.path.join(HERE, "peer_client.py"), client)
+        stubs = os.path.join(tmp, "stubs")
+        shutil.copytree(os.environ["ARBITER_PY_STUBS"], stubs)
+        for dirpath, _, files in os.walk(tmp):
+            os.chmod(dirpath, 0o755)
+            for f in files:
+                os.chmod(os.path.join(dirpath, f), 0o644)
         from regcommon import SERVER
         p = subprocess.run([RUNUSER, "-u", "nobody", "--", "/usr/bin/python3", client,
                             SERVER.target(), t],
