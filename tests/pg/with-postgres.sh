@@ -129,6 +129,11 @@ fi
 if [ "$fresh" = 1 ]; then
     mkdir -p "$pgdata" && chmod 0700 "$pgdata" || exit 1
     [ -n "$runas" ] && chown "$runas" "$pgdata"
+    if [ -n "$runas" ] && ! runuser -u "$runas" -- test -w "$pgdata"; then
+        log "user $runas cannot reach $pgdata (a parent directory is not searchable);"
+        log "choose a data directory under a path every user can traverse"
+        exit 1
+    fi
     if ! as_pg "$PG_BIN/initdb" -D "$pgdata" -U postgres --auth=trust --no-sync \
         -E UTF8 --locale=C >"$run_dir/initdb.log" 2>&1; then
         log "initdb failed:"; cat "$run_dir/initdb.log" >&2
