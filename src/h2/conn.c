@@ -325,7 +325,9 @@ static int send_settings(h2_conn *c)
     return rv;
 }
 
-int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
+/* Creates a connection around a socket: from |listener| (accept) or, when
+ * |listener| is NULL, the connected |fd|. */
+static int conn_new(struct server *srv, uv_stream_t *listener, int fd, list_node *conns)
 {
     h2_conn *c = calloc(1, sizeof(*c));
     unsigned char *rbuf;
@@ -342,7 +344,8 @@ int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
     c->open_handles = 1;
     c->closing = true;
     rbuf = server_read_buffer(srv, &rlen);
-    rv = net_conn_accept(&c->net, listener, &net_ops, c, rbuf, rlen);
+    rv = listener ? net_conn_accept(&c->net, listener, &net_ops, c, rbuf, rlen)
+                  : net_conn_open(&c->net, srv->loop, fd, &net_ops, c, rbuf, rlen);
     if (rv < 0) {
         if (!c->net.closing)
             free(c);
@@ -360,6 +363,16 @@ int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
     }
     h2_conn_want_flush(c);
     return 0;
+}
+
+int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
+{
+    return conn_new(srv, listener, -1, conns);
+}
+
+int h2_conn_adopt(struct server *srv, int fd, list_node *conns)
+{
+    return conn_new(srv, NULL, fd, conns);
 }
 
 void h2_conn_shutdown_notice(h2_conn *c)

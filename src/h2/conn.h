@@ -25,6 +25,12 @@ typedef struct h2_conn h2_conn;
 int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
     __attribute__((warn_unused_result));
 
+/* Like h2_conn_accept() for a connected stream socket |fd| (a socketpair
+ * end: the request-path fuzzer and tests drive the server without a
+ * listener). The connection owns |fd| afterwards. */
+int h2_conn_adopt(struct server *srv, int fd, list_node *conns)
+    __attribute__((warn_unused_result));
+
 /* The h2_conn of a node of the server's list. */
 h2_conn *h2_conn_from_node(list_node *n);
 

@@ -50,11 +50,9 @@ static void read_peer_cred(net_conn *c)
     }
 }
 
-int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops,
-                    void *data, uint8_t *rbuf, size_t rbuf_len)
+static void conn_setup(net_conn *c, const struct net_conn_ops *ops, void *data, uint8_t *rbuf,
+                       size_t rbuf_len)
 {
-    int rv;
-
     c->ops = ops;
     c->data = data;
     c->rbuf = rbuf;
@@ -62,21 +60,57 @@ int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops 
     c->queued = c->out_len = c->out_cap = 0;
     c->out = NULL;
     c->closing = c->reading = c->paused = false;
-    rv = uv_pipe_init(server->loop, &c->pipe, 0);
-    if (rv < 0)
-        return rv; /* nothing to close */
-    c->pipe.data = c;
-    rv = uv_accept(server, (uv_stream_t *)&c->pipe);
-    if (rv == 0) {
-        read_peer_cred(c);
-        rv = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
-    }
+}
+
+/* Reads the credentials and starts reading; closes the handle on error. */
+static int conn_start(net_conn *c)
+{
+    int rv;
+
+    read_peer_cred(c);
+    rv = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
     if (rv < 0) {
         net_conn_close(c);
         return rv;
     }
     c->reading = true;
     return 0;
+}
+
+int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops,
+                    void *data, uint8_t *rbuf, size_t rbuf_len)
+{
+    int rv;
+
+    conn_setup(c, ops, data, rbuf, rbuf_len);
+    rv = uv_pipe_init(server->loop, &c->pipe, 0);
+    if (rv < 0)
+        return rv; /* nothing to close */
+    c->pipe.data = c;
+    rv = uv_accept(server, (uv_stream_t *)&c->pipe);
+    if (rv < 0) {
+        net_conn_close(c);
+        return rv;
+    }
+    return conn_start(c);
+}
+
+int net_conn_open(net_conn *c, uv_loop_t *loop, int fd, const struct net_conn_ops *ops,
+                  void *data, uint8_t *rbuf, size_t rbuf_len)
+{
+    int rv;
+
+    conn_setup(c, ops, data, rbuf, rbuf_len);
+    rv = uv_pipe_init(loop, &c->pipe, 0);
+    if (rv < 0)
+        return rv;
+    c->pipe.data = c;
+    rv = uv_pipe_open(&c->pipe, fd);
+    if (rv < 0) {
+        net_conn_close(c);
+        return rv;
+    }
+    return conn_start(c);
 }
 
 int net_conn_append(net_conn *c, const uint8_t *data, size_t len)

@@ -58,6 +58,13 @@ int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops 
                     void *data, uint8_t *rbuf, size_t rbuf_len)
     __attribute__((warn_unused_result));
 
+/* Like net_conn_accept() for a connected stream socket |fd| that the caller
+ * already has (a socketpair end in tests and fuzzers); |c| takes the fd
+ * over once this returns 0 or an error after the handle exists. */
+int net_conn_open(net_conn *c, uv_loop_t *loop, int fd, const struct net_conn_ops *ops,
+                  void *data, uint8_t *rbuf, size_t rbuf_len)
+    __attribute__((warn_unused_result));
+
 /* Copies |len| bytes into the pending buffer. Returns 0 or -ENOMEM. */
 int net_conn_append(net_conn *c, const uint8_t *data, size_t len)
     __attribute__((warn_unused_result));
