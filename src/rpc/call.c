@@ -314,7 +314,8 @@ static void answer(rpc_call *call, rpc_status status, const char *msg)
     nghttp2_session *s;
 
     set_state(call, CALL_DONE);
-    call->status = status;
+    /* A handler bug must not index past the status table. */
+    call->status = (unsigned)status < RPC_STATUS_COUNT ? status : RPC_UNKNOWN;
     call->message = encode_message(call, msg);
     call->cancel_fn = NULL;
     if (call->timer_used)
