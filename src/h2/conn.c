@@ -133,9 +133,10 @@ static void on_net_drain(net_conn *n)
 
 static void handle_closed(h2_conn *c)
 {
+    struct server *srv = c->srv;
+
     if (--c->open_handles > 0)
         return;
-    struct server *srv = c->srv;
     free(c);
     server_conn_gone(srv);
 }
