@@ -34,12 +34,12 @@ enum phase { PHASE_RUNNING, PHASE_NOTICE, PHASE_DRAINING, PHASE_CANCELLING, PHAS
 struct server_priv {
     net_listener listener;
     bool listening;
-    list_node conns;     /* h2_conn list */
-    uv_timer_t timer;    /* shutdown phases */
-    net_metrics *metrics; /* owned; NULL without --metrics-listen */
+    list_node conns;                       /* h2_conn list */
+    uv_timer_t timer;                      /* shutdown phases */
+    net_metrics *metrics;                  /* owned; NULL without --metrics-listen */
     unsigned char rbuf[NET_CONN_READ_BUF]; /* shared by every connection */
     enum phase phase;
-    bool served;         /* listened at some point: shutdown is worth logging */
+    bool served; /* listened at some point: shutdown is worth logging */
 };
 
 static void on_pool_serving(void *data, bool serving)
@@ -145,8 +145,8 @@ int server_listen(struct server *srv, char *err, size_t errlen)
     p->listener.on_connection = on_connection;
     p->listener.on_close = NULL;
     p->listener.data = srv;
-    rv = net_listener_open(&p->listener, srv->loop, srv->cfg->socket_path,
-                           srv->cfg->socket_mode, err, errlen);
+    rv = net_listener_open(&p->listener, srv->loop, srv->cfg->socket_path, srv->cfg->socket_mode,
+                           err, errlen);
     if (rv < 0)
         return rv;
     p->listening = true;
@@ -156,8 +156,7 @@ int server_listen(struct server *srv, char *err, size_t errlen)
         if (rv < 0)
             return rv;
     }
-    log_info("arbiterd listening on %s (mode %04o)", srv->cfg->socket_path,
-             srv->cfg->socket_mode);
+    log_info("arbiterd listening on %s (mode %04o)", srv->cfg->socket_path, srv->cfg->socket_mode);
     return 0;
 }
 

@@ -209,8 +209,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     (void)flags;
     (void)user_data;
     /* Request trailers (HEADERS after DATA) carry nothing gRPC uses. */
-    if (call && frame->hd.type == NGHTTP2_HEADERS &&
-        frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+    if (call && frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
         rpc_call_on_header(call, name, namelen, value, valuelen);
     return 0;
 }
@@ -233,8 +232,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     return 0;
 }
 
-static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
-                         const uint8_t *data, size_t len, void *user_data)
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                         size_t len, void *user_data)
 {
     rpc_call *call = stream_call(s, stream_id);
 
@@ -273,9 +272,8 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
     return 0;
 }
 
-ssize_t h2_read_response(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-                         size_t length, uint32_t *data_flags, nghttp2_data_source *source,
-                         void *user_data)
+ssize_t h2_read_response(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+                         uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
     (void)session;
     (void)stream_id;
@@ -321,8 +319,8 @@ static int send_settings(h2_conn *c)
     int rv = nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, 3);
 
     if (rv == 0)
-        rv = nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0,
-                                                   H2_CONN_WINDOW);
+        rv =
+            nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW);
     return rv;
 }
 
@@ -389,8 +387,8 @@ void h2_conn_goaway(h2_conn *c)
     if (c->closing)
         return;
     nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(c->session),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+                          nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
+                          NULL, 0);
     h2_conn_want_flush(c);
 }
 

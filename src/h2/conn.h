@@ -28,8 +28,7 @@ int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
 /* Like h2_conn_accept() for a connected stream socket |fd| (a socketpair
  * end: the request-path fuzzer and tests drive the server without a
  * listener). The connection owns |fd| afterwards. */
-int h2_conn_adopt(struct server *srv, int fd, list_node *conns)
-    __attribute__((warn_unused_result));
+int h2_conn_adopt(struct server *srv, int fd, list_node *conns) __attribute__((warn_unused_result));
 
 /* The h2_conn of a node of the server's list. */
 h2_conn *h2_conn_from_node(list_node *n);
@@ -60,8 +59,7 @@ void h2_conn_want_flush(h2_conn *c);
 
 /* nghttp2 data source read callback for response bodies: pulls from the
  * rpc_call stored in source->ptr (see rpc_call_pull). */
-ssize_t h2_read_response(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-                         size_t length, uint32_t *data_flags, nghttp2_data_source *source,
-                         void *user_data);
+ssize_t h2_read_response(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+                         uint32_t *data_flags, nghttp2_data_source *source, void *user_data);
 
 #endif

@@ -77,8 +77,8 @@ static int conn_start(net_conn *c)
     return 0;
 }
 
-int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops,
-                    void *data, uint8_t *rbuf, size_t rbuf_len)
+int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops, void *data,
+                    uint8_t *rbuf, size_t rbuf_len)
 {
     int rv;
 
@@ -95,8 +95,8 @@ int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops 
     return conn_start(c);
 }
 
-int net_conn_open(net_conn *c, uv_loop_t *loop, int fd, const struct net_conn_ops *ops,
-                  void *data, uint8_t *rbuf, size_t rbuf_len)
+int net_conn_open(net_conn *c, uv_loop_t *loop, int fd, const struct net_conn_ops *ops, void *data,
+                  uint8_t *rbuf, size_t rbuf_len)
 {
     int rv;
 

@@ -34,16 +34,16 @@ struct net_conn_ops {
 };
 
 struct net_conn {
-    uv_pipe_t pipe;                  /* embedded; pipe.data == this */
-    const struct net_conn_ops *ops;  /* borrowed, static */
-    void *data;                      /* borrowed: the owner */
-    uid_t peer_uid;                  /* from SO_PEERCRED */
+    uv_pipe_t pipe;                 /* embedded; pipe.data == this */
+    const struct net_conn_ops *ops; /* borrowed, static */
+    void *data;                     /* borrowed: the owner */
+    uid_t peer_uid;                 /* from SO_PEERCRED */
     pid_t peer_pid;
-    size_t queued;                   /* bytes in uv_write requests not yet done */
-    uint8_t *out;                    /* owned: pending bytes not yet handed to libuv */
+    size_t queued; /* bytes in uv_write requests not yet done */
+    uint8_t *out;  /* owned: pending bytes not yet handed to libuv */
     size_t out_len, out_cap;
     bool closing, reading, paused;
-    uint8_t *rbuf;                   /* borrowed: the read buffer (see accept) */
+    uint8_t *rbuf; /* borrowed: the read buffer (see accept) */
     size_t rbuf_len;
 };
 
@@ -54,16 +54,14 @@ struct net_conn {
  * bytes synchronously, so every connection of one loop may share one
  * buffer. Returns 0 or a negative libuv error; on error the handle is
  * already closing and on_close will run. */
-int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops,
-                    void *data, uint8_t *rbuf, size_t rbuf_len)
-    __attribute__((warn_unused_result));
+int net_conn_accept(net_conn *c, uv_stream_t *server, const struct net_conn_ops *ops, void *data,
+                    uint8_t *rbuf, size_t rbuf_len) __attribute__((warn_unused_result));
 
 /* Like net_conn_accept() for a connected stream socket |fd| that the caller
  * already has (a socketpair end in tests and fuzzers); |c| takes the fd
  * over once this returns 0 or an error after the handle exists. */
-int net_conn_open(net_conn *c, uv_loop_t *loop, int fd, const struct net_conn_ops *ops,
-                  void *data, uint8_t *rbuf, size_t rbuf_len)
-    __attribute__((warn_unused_result));
+int net_conn_open(net_conn *c, uv_loop_t *loop, int fd, const struct net_conn_ops *ops, void *data,
+                  uint8_t *rbuf, size_t rbuf_len) __attribute__((warn_unused_result));
 
 /* Copies |len| bytes into the pending buffer. Returns 0 or -ENOMEM. */
 int net_conn_append(net_conn *c, const uint8_t *data, size_t len)

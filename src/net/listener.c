@@ -105,8 +105,8 @@ static int bind_and_chmod(net_listener *l, const char *path, unsigned mode, char
     return 0;
 }
 
-int net_listener_open(net_listener *l, uv_loop_t *loop, const char *path, unsigned mode,
-                      char *err, size_t errlen)
+int net_listener_open(net_listener *l, uv_loop_t *loop, const char *path, unsigned mode, char *err,
+                      size_t errlen)
 {
     int rv;
 

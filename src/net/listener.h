@@ -11,7 +11,7 @@
 typedef struct net_listener net_listener;
 
 struct net_listener {
-    uv_pipe_t pipe; /* embedded; pipe.data == this */
+    uv_pipe_t pipe;                         /* embedded; pipe.data == this */
     void (*on_connection)(net_listener *l); /* a connection is pending: accept it */
     void (*on_close)(net_listener *l);      /* the handle is closed (may be NULL) */
     void *data;                             /* borrowed: the owner */
@@ -23,8 +23,8 @@ struct net_listener {
  * when a live server answers on |path|, or another negative errno; on error
  * |err| receives a one-line description and the handle is closed without
  * on_close. */
-int net_listener_open(net_listener *l, uv_loop_t *loop, const char *path, unsigned mode,
-                      char *err, size_t errlen) __attribute__((warn_unused_result));
+int net_listener_open(net_listener *l, uv_loop_t *loop, const char *path, unsigned mode, char *err,
+                      size_t errlen) __attribute__((warn_unused_result));
 
 /* Closes the handle and removes the socket file (idempotent); on_close
  * follows from the loop. */

@@ -20,7 +20,7 @@ struct net_metrics {
     uv_tcp_t tcp;       /* embedded listener */
     struct server *srv; /* borrowed */
     list_node clients;
-    int open_handles;   /* listener + clients; freed at zero */
+    int open_handles; /* listener + clients; freed at zero */
     bool closing;
 };
 
@@ -29,7 +29,7 @@ struct client {
     uv_write_t wr;
     list_node link;
     net_metrics *m;
-    char *resp;  /* owned: the answer being written */
+    char *resp; /* owned: the answer being written */
     size_t len;
     char req[REQ_MAX];
     bool closing;
@@ -85,12 +85,13 @@ static void render_calls(struct text *t, const struct server *srv)
     for (int i = 0; i < RPC_STATUS_COUNT; i++)
         textf(t, "arbiterd_calls_total{code=\"%s\"} %llu\n", rpc_status_name((rpc_status)i),
               (unsigned long long)s->calls_by_status[i]);
-    textf(t, "# HELP arbiterd_calls_in_flight gRPC calls running now.\n"
-             "# TYPE arbiterd_calls_in_flight gauge\narbiterd_calls_in_flight %u\n"
-             "# HELP arbiterd_connections_open HTTP/2 connections open now.\n"
-             "# TYPE arbiterd_connections_open gauge\narbiterd_connections_open %u\n"
-             "# HELP arbiterd_uptime_seconds Seconds since start.\n"
-             "# TYPE arbiterd_uptime_seconds gauge\narbiterd_uptime_seconds %.3f\n",
+    textf(t,
+          "# HELP arbiterd_calls_in_flight gRPC calls running now.\n"
+          "# TYPE arbiterd_calls_in_flight gauge\narbiterd_calls_in_flight %u\n"
+          "# HELP arbiterd_connections_open HTTP/2 connections open now.\n"
+          "# TYPE arbiterd_connections_open gauge\narbiterd_connections_open %u\n"
+          "# HELP arbiterd_uptime_seconds Seconds since start.\n"
+          "# TYPE arbiterd_uptime_seconds gauge\narbiterd_uptime_seconds %.3f\n",
           (unsigned)s->calls_in_flight, (unsigned)s->open_connections,
           (double)(uv_now(srv->loop) - srv->started_at_ms) / 1000.0);
 }
@@ -102,16 +103,16 @@ static void render_pool_counters(struct text *t, const struct db_pool_stats *p)
         uint64_t v;
     } c[] = {
         {"acquired", "Connections handed to calls.", p->acquired},
-        {"acquire_timeouts", "Calls that waited too long for a connection.",
-         p->acquire_timeouts},
+        {"acquire_timeouts", "Calls that waited too long for a connection.", p->acquire_timeouts},
         {"queue_full_rejections", "Calls refused because the wait queue was full.",
          p->queue_full_rejections},
         {"connect_errors", "Failed connection attempts.", p->connect_errors},
         {"reconnects", "Connections replaced after a failure.", p->reconnects},
     };
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-        textf(t, "# HELP arbiterd_pool_%s_total %s\n# TYPE arbiterd_pool_%s_total counter\n"
-                 "arbiterd_pool_%s_total %llu\n",
+        textf(t,
+              "# HELP arbiterd_pool_%s_total %s\n# TYPE arbiterd_pool_%s_total counter\n"
+              "arbiterd_pool_%s_total %llu\n",
               c[i].name, c[i].help, c[i].name, c[i].name, (unsigned long long)c[i].v);
     textf(t, "# HELP arbiterd_pool_errors_total Database errors by SQLSTATE class.\n"
              "# TYPE arbiterd_pool_errors_total counter\n");
@@ -127,28 +128,28 @@ static void render_pool(struct text *t, const struct db_pool *pool)
     if (!pool)
         return;
     db_pool_get_stats(pool, &p);
-    textf(t, "# HELP arbiterd_pool_connections Pool connections by state.\n"
-             "# TYPE arbiterd_pool_connections gauge\n"
-             "arbiterd_pool_connections{state=\"idle\"} %u\n"
-             "arbiterd_pool_connections{state=\"busy\"} %u\n"
-             "arbiterd_pool_connections{state=\"connecting\"} %u\n"
-             "# TYPE arbiterd_pool_min gauge\narbiterd_pool_min %u\n"
-             "# TYPE arbiterd_pool_max gauge\narbiterd_pool_max %u\n"
-             "# HELP arbiterd_pool_waiting Calls waiting for a connection.\n"
-             "# TYPE arbiterd_pool_waiting gauge\narbiterd_pool_waiting %u\n"
-             "# TYPE arbiterd_pool_peak_waiting gauge\narbiterd_pool_peak_waiting %u\n"
-             "# TYPE arbiterd_pool_utilization_percent gauge\n"
-             "arbiterd_pool_utilization_percent %.1f\n"
-             "# TYPE arbiterd_pool_reachable gauge\narbiterd_pool_reachable %d\n"
-             "# HELP arbiterd_pool_acquire_wait_ms Time calls waited for a connection.\n"
-             "# TYPE arbiterd_pool_acquire_wait_ms summary\n"
-             "arbiterd_pool_acquire_wait_ms{quantile=\"0.5\"} %.3f\n"
-             "arbiterd_pool_acquire_wait_ms{quantile=\"0.95\"} %.3f\n"
-             "arbiterd_pool_acquire_wait_ms{quantile=\"0.99\"} %.3f\n",
+    textf(t,
+          "# HELP arbiterd_pool_connections Pool connections by state.\n"
+          "# TYPE arbiterd_pool_connections gauge\n"
+          "arbiterd_pool_connections{state=\"idle\"} %u\n"
+          "arbiterd_pool_connections{state=\"busy\"} %u\n"
+          "arbiterd_pool_connections{state=\"connecting\"} %u\n"
+          "# TYPE arbiterd_pool_min gauge\narbiterd_pool_min %u\n"
+          "# TYPE arbiterd_pool_max gauge\narbiterd_pool_max %u\n"
+          "# HELP arbiterd_pool_waiting Calls waiting for a connection.\n"
+          "# TYPE arbiterd_pool_waiting gauge\narbiterd_pool_waiting %u\n"
+          "# TYPE arbiterd_pool_peak_waiting gauge\narbiterd_pool_peak_waiting %u\n"
+          "# TYPE arbiterd_pool_utilization_percent gauge\n"
+          "arbiterd_pool_utilization_percent %.1f\n"
+          "# TYPE arbiterd_pool_reachable gauge\narbiterd_pool_reachable %d\n"
+          "# HELP arbiterd_pool_acquire_wait_ms Time calls waited for a connection.\n"
+          "# TYPE arbiterd_pool_acquire_wait_ms summary\n"
+          "arbiterd_pool_acquire_wait_ms{quantile=\"0.5\"} %.3f\n"
+          "arbiterd_pool_acquire_wait_ms{quantile=\"0.95\"} %.3f\n"
+          "arbiterd_pool_acquire_wait_ms{quantile=\"0.99\"} %.3f\n",
           (unsigned)p.idle, (unsigned)p.busy, (unsigned)p.connecting, (unsigned)p.min,
-          (unsigned)p.max, (unsigned)p.waiting, (unsigned)p.peak_waiting,
-          p.utilization_percent, p.reachable ? 1 : 0, p.acquire_wait_p50_ms,
-          p.acquire_wait_p95_ms, p.acquire_wait_p99_ms);
+          (unsigned)p.max, (unsigned)p.waiting, (unsigned)p.peak_waiting, p.utilization_percent,
+          p.reachable ? 1 : 0, p.acquire_wait_p50_ms, p.acquire_wait_p95_ms, p.acquire_wait_p99_ms);
     render_pool_counters(t, &p);
 }
 
@@ -211,8 +212,9 @@ static void respond(struct client *c, bool found)
         client_close(c);
         return;
     }
-    textf(&t, "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-              "Connection: close\r\n\r\n%s",
+    textf(&t,
+          "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+          "Connection: close\r\n\r\n%s",
           found ? "200 OK" : "404 Not Found",
           found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain",
           found ? blen : (size_t)10, found ? body : "not found\n");

@@ -54,9 +54,9 @@ struct out_chunk {
 };
 
 struct rpc_call {
-    list_node link;           /* in the connection's call list */
-    struct server *srv;       /* borrowed */
-    h2_conn *conn;            /* borrowed; NULL once the stream closed */
+    list_node link;     /* in the connection's call list */
+    struct server *srv; /* borrowed */
+    h2_conn *conn;      /* borrowed; NULL once the stream closed */
     int32_t stream_id;
     enum call_state state;
     arena arena;              /* owned: request, metadata, unary answers */
@@ -67,18 +67,18 @@ struct rpc_call {
     size_t path_len;          /* its wire length (it may contain a NUL) */
     unsigned seen;
     size_t header_bytes;
-    rpc_status hdr_status;    /* first header problem (RPC_OK: none) */
-    const char *hdr_msg;      /* static string */
+    rpc_status hdr_status; /* first header problem (RPC_OK: none) */
+    const char *hdr_msg;   /* static string */
     enum encoding encoding;
     bool has_deadline, timer_used, headers_sent, accept_enc;
     uint64_t timeout_ms, deadline; /* deadline in uv_now() milliseconds */
-    uv_timer_t timer;         /* embedded; used only with grpc-timeout */
+    uv_timer_t timer;              /* embedded; used only with grpc-timeout */
     uid_t peer_uid;
     const char *tenant, *user, *session;
     const ProtobufCMessage *request; /* in the arena */
     unsigned nmsgs;
-    rpc_status status;        /* final status once DONE */
-    const char *message;      /* arena copy of the status message, or NULL */
+    rpc_status status;   /* final status once DONE */
+    const char *message; /* arena copy of the status message, or NULL */
     struct out_chunk *out_head, *out_tail;
     rpc_cancel_fn cancel_fn;
     void *cancel_data;
@@ -88,10 +88,10 @@ static const char *const status_text[RPC_STATUS_COUNT] = {
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
 };
 
-#define NV(n, v)                                                                             \
-    {                                                                                        \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,                        \
-            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                     \
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,                              \
+            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
     }
 #define ACCEPT_ENCODING "identity,gzip"
 
@@ -182,13 +182,12 @@ static void set_state(rpc_call *call, enum call_state to)
     static const char *const names[] = {"headers", "reading", "running", "done"};
 
     assert(to > call->state);
-    log_debug("stream %d %s: %s -> %s", call->stream_id, rpc_call_path(call),
-              names[call->state], names[to]);
+    log_debug("stream %d %s: %s -> %s", call->stream_id, rpc_call_path(call), names[call->state],
+              names[to]);
     call->state = to;
 }
 
-rpc_call *rpc_call_begin(struct server *srv, h2_conn *conn, int32_t stream_id,
-                         list_node *calls)
+rpc_call *rpc_call_begin(struct server *srv, h2_conn *conn, int32_t stream_id, list_node *calls)
 {
     rpc_call *call = calloc(1, sizeof(*call));
     size_t limit = (size_t)srv->cfg->max_message_bytes * 4;
@@ -248,8 +247,8 @@ void rpc_call_on_close(rpc_call *call, uint32_t error_code)
         bool running = call->state == CALL_RUNNING;
         set_state(call, CALL_DONE);
         call->status = RPC_CANCELLED;
-        log_debug("call %s on stream %d cancelled by the client (h2 error %u)",
-                  rpc_call_path(call), call->stream_id, error_code);
+        log_debug("call %s on stream %d cancelled by the client (h2 error %u)", rpc_call_path(call),
+                  call->stream_id, error_code);
         if (running)
             run_hook(call);
     }
@@ -528,8 +527,7 @@ static bool name_is(const uint8_t *name, size_t len, const char *lit)
     return len == n && memcmp(name, lit, n) == 0;
 }
 
-static void on_pseudo(rpc_call *call, const uint8_t *name, size_t nl, const uint8_t *v,
-                      size_t vl)
+static void on_pseudo(rpc_call *call, const uint8_t *name, size_t nl, const uint8_t *v, size_t vl)
 {
     if (name_is(name, nl, ":method")) {
         call->seen |= SEEN_METHOD;
@@ -559,8 +557,9 @@ static void on_encoding(rpc_call *call, const uint8_t *v, size_t vl)
 static bool is_transport_header(const uint8_t *name, size_t nl)
 {
     static const char *const skip[] = {
-        "user-agent", "host", "content-length", "accept-encoding", "connection",
-        "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+        "user-agent", "host",       "content-length",   "accept-encoding",
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+        "upgrade",
     };
     if (nl >= 5 && memcmp(name, "grpc-", 5) == 0)
         return true;
@@ -584,8 +583,7 @@ static void add_metadata(rpc_call *call, const uint8_t *name, size_t nl, const u
         header_fail(call, RPC_INTERNAL, "invalid request metadata");
 }
 
-void rpc_call_on_header(rpc_call *call, const uint8_t *name, size_t nl, const uint8_t *v,
-                        size_t vl)
+void rpc_call_on_header(rpc_call *call, const uint8_t *name, size_t nl, const uint8_t *v, size_t vl)
 {
     if (call->state != CALL_HEADERS)
         return;

@@ -33,8 +33,8 @@ rpc_call *rpc_call_from_node(list_node *n);
 
 /* One request header field as it came off the wire (not NUL-terminated).
  * Problems are remembered and answered at rpc_call_on_headers_end(). */
-void rpc_call_on_header(rpc_call *call, const uint8_t *name, size_t namelen,
-                        const uint8_t *value, size_t valuelen);
+void rpc_call_on_header(rpc_call *call, const uint8_t *name, size_t namelen, const uint8_t *value,
+                        size_t valuelen);
 
 /* The request HEADERS are complete: validates them (415 for a wrong
  * content-type, trailers-only errors for the rest) and arms the deadline. */

@@ -15,12 +15,12 @@
 enum key_type { KEY_STR, KEY_U32, KEY_U64, KEY_MODE, KEY_BOOL, KEY_LEVEL };
 
 struct cfg_key {
-    const char *flag;   /* without "--"; the env name is derived from it */
+    const char *flag; /* without "--"; the env name is derived from it */
     enum key_type type;
-    size_t off;         /* offset of the field in struct cfg */
-    uint64_t min, max;  /* inclusive range for numbers */
-    const char *arg;    /* placeholder in --help; NULL for booleans */
-    const char *help;   /* NULL: not listed in --help */
+    size_t off;        /* offset of the field in struct cfg */
+    uint64_t min, max; /* inclusive range for numbers */
+    const char *arg;   /* placeholder in --help; NULL for booleans */
+    const char *help;  /* NULL: not listed in --help */
 };
 
 #define F(field) offsetof(struct cfg, field)
@@ -287,8 +287,8 @@ static const struct cfg_key *find_key(const char *flag, size_t len)
 }
 
 /* Handles argv[*i] ("--flag", "--flag=value" or "--flag value"). */
-static int load_flag(struct cfg *c, int argc, char *const argv[], int *i,
-                     enum cfg_command *cmd, char *err, size_t errlen)
+static int load_flag(struct cfg *c, int argc, char *const argv[], int *i, enum cfg_command *cmd,
+                     char *err, size_t errlen)
 {
     const char *arg = argv[*i];
     const char *name = arg + 2;
@@ -317,8 +317,8 @@ static int load_flag(struct cfg *c, int argc, char *const argv[], int *i,
     return set_key(c, k, origin, val, err, errlen);
 }
 
-static int load_argv(struct cfg *c, int argc, char *const argv[], enum cfg_command *cmd,
-                     char *err, size_t errlen)
+static int load_argv(struct cfg *c, int argc, char *const argv[], enum cfg_command *cmd, char *err,
+                     size_t errlen)
 {
     int i = 1;
 
@@ -359,8 +359,7 @@ static int validate(const struct cfg *c, char *err, size_t errlen)
             return errf(err, errlen, "--metrics-listen: '%s' is not a loopback address",
                         c->metrics_listen);
         if (rv < 0)
-            return errf(err, errlen, "--metrics-listen: '%s' is not HOST:PORT",
-                        c->metrics_listen);
+            return errf(err, errlen, "--metrics-listen: '%s' is not HOST:PORT", c->metrics_listen);
     }
     return 0;
 }
@@ -375,8 +374,8 @@ static bool has_flag(int argc, char *const argv[], const char *flag)
     return false;
 }
 
-int cfg_load(struct cfg *c, int argc, char *const argv[], char *const envp[],
-             enum cfg_command *cmd, char *err, size_t errlen)
+int cfg_load(struct cfg *c, int argc, char *const argv[], char *const envp[], enum cfg_command *cmd,
+             char *err, size_t errlen)
 {
     enum cfg_command command = CFG_CMD_SERVE;
 

@@ -13,14 +13,14 @@
 
 struct cfg {
     /* server */
-    const char *socket_path;       /* --socket, ARBITER_SOCKET; default "./arbiterd.sock" */
-    unsigned socket_mode;          /* --socket-mode, octal, default 0660 */
-    uint32_t max_message_bytes;    /* --max-message-bytes, default 4 MiB */
+    const char *socket_path;         /* --socket, ARBITER_SOCKET; default "./arbiterd.sock" */
+    unsigned socket_mode;            /* --socket-mode, octal, default 0660 */
+    uint32_t max_message_bytes;      /* --max-message-bytes, default 4 MiB */
     uint32_t max_concurrent_streams; /* --max-concurrent-streams, default 256 */
-    uint64_t shutdown_timeout_ms;  /* --shutdown-timeout-ms, default 10000 */
-    enum log_level log_level;      /* --log-level, default info */
-    const char *metrics_listen;    /* --metrics-listen HOST:PORT, NULL = off */
-    bool enable_test_service;      /* --enable-test-service (undocumented) */
+    uint64_t shutdown_timeout_ms;    /* --shutdown-timeout-ms, default 10000 */
+    enum log_level log_level;        /* --log-level, default info */
+    const char *metrics_listen;      /* --metrics-listen HOST:PORT, NULL = off */
+    bool enable_test_service;        /* --enable-test-service (undocumented) */
 
     /* database */
     const char *database_url;      /* --database-url, ARBITER_DATABASE_URL, DATABASE_URL */
@@ -62,9 +62,8 @@ void cfg_defaults(struct cfg *c);
  *
  * Returns 0 and sets *cmd, or -EINVAL and writes one line without a trailing
  * newline that says what is wrong into |err| (|errlen| bytes). */
-int cfg_load(struct cfg *c, int argc, char *const argv[], char *const envp[],
-             enum cfg_command *cmd, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int cfg_load(struct cfg *c, int argc, char *const argv[], char *const envp[], enum cfg_command *cmd,
+             char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Prints the usage text: every documented flag with its environment
  * variable and default. */

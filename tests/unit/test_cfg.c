@@ -60,10 +60,21 @@ Test(cfg, no_arguments_is_serve_with_defaults)
 
 Test(cfg, flags_in_both_spellings)
 {
-    char *argv[] = {"arbiterd", "serve", "--socket", "/tmp/a.sock", "--socket-mode=0600",
-                    "--pool-min", "0", "--pool-max=3", "--log-level", "debug",
-                    "--enable-test-service", "--shutdown-timeout-ms=0",
-                    "--metrics-listen", "127.0.0.1:9090", NULL};
+    char *argv[] = {"arbiterd",
+                    "serve",
+                    "--socket",
+                    "/tmp/a.sock",
+                    "--socket-mode=0600",
+                    "--pool-min",
+                    "0",
+                    "--pool-max=3",
+                    "--log-level",
+                    "debug",
+                    "--enable-test-service",
+                    "--shutdown-timeout-ms=0",
+                    "--metrics-listen",
+                    "127.0.0.1:9090",
+                    NULL};
     struct loaded l;
     load(&l, ARGC(argv), argv, NULL);
     cr_assert(eq(int, l.rv, 0), "%s", l.err);
@@ -80,8 +91,12 @@ Test(cfg, flags_in_both_spellings)
 Test(cfg, environment_then_command_line)
 {
     char *argv[] = {"arbiterd", "--pool-max", "7", NULL};
-    char *envp[] = {"ARBITER_POOL_MAX=5", "ARBITER_POOL_QUEUE=9", "ARBITER_SOCKET=/e.sock",
-                    "ARBITER_NO_PREPARED_STATEMENTS=true", "OTHER=1", NULL};
+    char *envp[] = {"ARBITER_POOL_MAX=5",
+                    "ARBITER_POOL_QUEUE=9",
+                    "ARBITER_SOCKET=/e.sock",
+                    "ARBITER_NO_PREPARED_STATEMENTS=true",
+                    "OTHER=1",
+                    NULL};
     struct loaded l;
     load(&l, ARGC(argv), argv, envp);
     cr_assert(eq(int, l.rv, 0), "%s", l.err);
@@ -190,8 +205,8 @@ ParameterizedTest(struct bad_case *bc, cfg, rejects_bad_input)
         argv[argc] = bc->args[argc - 1], argc++;
     load(&l, argc, argv, envp);
     cr_assert(eq(int, l.rv, -EINVAL));
-    cr_assert(eq(int, strncmp(l.err, bc->err, strlen(bc->err)), 0), "got '%s', want '%s...'",
-              l.err, bc->err);
+    cr_assert(eq(int, strncmp(l.err, bc->err, strlen(bc->err)), 0), "got '%s', want '%s...'", l.err,
+              bc->err);
     cr_assert(eq(ptr, strchr(l.err, '\n'), NULL));
 }
 
