@@ -2,6 +2,7 @@
  * housekeeping, statistics. The per-connection protocol work lives in
  * conn.c; both share pool_priv.h. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,8 +187,32 @@ void pool_maintain(db_pool *p)
     }
 }
 
+/* The connection state machine's legal transitions (conn.h), as bit masks
+ * of the target states per source state. */
+#define ST(s) (1u << (s))
+static const unsigned legal_next[DB_CONN_NSTATES] = {
+    [DB_CONN_CONNECTING] = ST(DB_CONN_CHECKING) | ST(DB_CONN_CLOSING),
+    [DB_CONN_CHECKING] = ST(DB_CONN_IDLE) | ST(DB_CONN_CLOSING),
+    [DB_CONN_IDLE] = ST(DB_CONN_BUSY) | ST(DB_CONN_CLOSING),
+    [DB_CONN_BUSY] = ST(DB_CONN_IDLE) | ST(DB_CONN_CLOSING),
+    [DB_CONN_CLOSING] = 0,
+};
+
+static const char *const state_names[DB_CONN_NSTATES] = {"connecting", "checking", "idle", "busy",
+                                                         "closing"};
+
+/* The one transition function: moves |c| to the list of state |to| (at the
+ * front for LIFO reuse of idle connections). An impossible transition is a
+ * bug in this module: log it and abort. */
 void pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front)
 {
+    if (!(legal_next[c->state] & ST(to))) {
+        log_error("db: connection %" PRIu64 ": impossible transition %s -> %s", c->id,
+                  state_names[c->state], state_names[to]);
+        abort();
+    }
+    log_debug("db: connection %" PRIu64 ": %s -> %s", c->id, state_names[c->state],
+              state_names[to]);
     db_list_remove(&c->node);
     p->n[c->state]--;
     c->state = to;
