@@ -41,6 +41,9 @@
  * --acquire-timeout-ms → UNAVAILABLE, over the call's deadline →
  * DEADLINE_EXCEEDED; database down or connection lost → UNAVAILABLE.
  *
+ * A call runs at most one txn at a time: the running txn owns the call's
+ * cancel hook (rpc_call_on_cancel). Chain a second txn from |done| instead.
+ *
  * All memory is in the call's arena; results are valid only inside |done|.
  */
 #ifndef ARBITER_DB_DB_H
