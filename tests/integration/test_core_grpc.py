@@ -112,6 +112,12 @@ class CoreGrpc(unittest.TestCase):
         r = self.testing.Echo(testing_pb2.EchoRequest(text="x"), timeout=5)
         self.assertEqual((r.tenant_id, r.user_id, r.session_id, r.bin_value), ("", "", "", b""))
 
+    def test_echo_gzip_compressed_request(self):
+        payload = b"compress me " * 1000
+        r = self.testing.Echo(testing_pb2.EchoRequest(payload=payload), timeout=5,
+                              compression=grpc.Compression.Gzip)
+        self.assertEqual(r.payload, payload)
+
     def test_echo_4mib_is_fast(self):
         payload = os.urandom(4 * 1024 * 1024 - 64)  # just under --max-message-bytes
         t0 = time.monotonic()
