@@ -161,6 +161,26 @@ class Metrics(unittest.TestCase):
             status, _ = self.scrape(port, "/other")
             self.assertEqual(status, "HTTP/1.0 404 Not Found")
 
+    def test_reset_cancels_and_frees_at_once(self):
+        from h2raw import RawClient, grpc_frame, grpc_headers
+        port = free_port()
+        with harness.ArbiterServer(database=False,
+                                   args=["--metrics-listen", "127.0.0.1:%d" % port]) as srv:
+            c = RawClient(srv.socket)
+            sids = [c.request(grpc_headers("/arbiter.v1.Testing/NeverAnswer"), grpc_frame())
+                    for _ in range(10)]
+            time.sleep(0.2)
+            _, body = self.scrape(port)
+            self.assertIn("arbiterd_calls_in_flight 10\n", body)
+            for sid in sids:
+                c.conn.reset_stream(sid, error_code=8)
+            c.flush()
+            time.sleep(0.2)
+            _, body = self.scrape(port)
+            self.assertIn("arbiterd_calls_in_flight 0\n", body)
+            self.assertIn('arbiterd_calls_total{code="CANCELLED"} 10\n', body)
+            c.close()
+
     def test_port_in_use_is_an_error(self):
         blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         blocker.bind(("127.0.0.1", 0))
