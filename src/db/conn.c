@@ -1,8 +1,10 @@
 /* One PostgreSQL connection: non-blocking connect, the start-up role check,
  * and one pipelined segment per call (settings + statements + Sync). See
  * conn.h for the state machine. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,24 +135,68 @@ static void on_notice(void *arg, const char *message)
               message);
 }
 
+/* Starts libpq's non-blocking connect; |hostaddr| (numeric, may be NULL)
+ * spares libpq the blocking host name lookup. Returns 0 or -ECONNREFUSED
+ * (the connection is then still registered: the caller closes it). */
+static int conn_begin(db_conn *c, const char *hostaddr)
+{
+    static const char *const kw[] = {"options", "dbname", "application_name", "hostaddr", NULL};
+    const char *vals[] = {"-c TimeZone=UTC -c DateStyle=ISO", c->pool->cfg->database_url,
+                          "arbiterd", hostaddr, NULL};
+
+    if (hostaddr == NULL)
+        vals[3] = NULL; /* ends the keyword list before hostaddr */
+    c->pg = PQconnectStartParams(kw, vals, 1);
+    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
+        log_debug("db: connect: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        return -ECONNREFUSED;
+    }
+    PQsetNoticeProcessor(c->pg, on_notice, c);
+    /* "behave as if PQconnectPoll last returned PGRES_POLLING_WRITING" */
+    if (conn_watch(c, UV_WRITABLE) < 0)
+        return -ECONNREFUSED;
+    return 0;
+}
+
+/* The host name of the conninfo was resolved on the libuv thread pool. */
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    db_conn *c = DB_CONTAINER_OF(req, db_conn, gai);
+    db_pool *p = c->pool;
+    char addr[INET6_ADDRSTRLEN] = "";
+    const void *a = NULL;
+
+    c->resolving = false;
+    if (status == 0 && res != NULL)
+        a = res->ai_family == AF_INET6
+                ? (const void *)&((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr
+                : (const void *)&((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
+    if (a != NULL)
+        inet_ntop(res->ai_family, a, addr, sizeof(addr));
+    uv_freeaddrinfo(res);
+    if (c->state == DB_CONN_CLOSING) {
+        conn_free(c); /* closed while resolving */
+        return;
+    }
+    if (addr[0] != '\0')
+        log_debug("db: connection %" PRIu64 ": %s is %s", c->id, p->dns_host, addr);
+    if (addr[0] == '\0' || conn_begin(c, addr) < 0) {
+        if (addr[0] == '\0' && !p->down)
+            log_warn("db: cannot resolve %s: %s", p->dns_host,
+                     status < 0 ? uv_strerror(status) : "no address");
+        conn_close(c, "connect failed");
+        pool_connect_failed(p);
+    }
+}
+
 int conn_open(db_pool *p)
 {
-    static const char *const kw[] = {"options", "dbname", "application_name", NULL};
-    const char *vals[] = {"-c TimeZone=UTC -c DateStyle=ISO", p->cfg->database_url, "arbiterd",
-                          NULL};
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     uint64_t lt = p->cfg->max_lifetime_ms;
     db_conn *c = calloc(1, sizeof(*c));
 
     if (c == NULL)
         return -ENOMEM;
-    c->pg = PQconnectStartParams(kw, vals, 1);
-    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
-        log_debug("db: connect: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        PQfinish(c->pg);
-        free(c);
-        return -ECONNREFUSED;
-    }
-    PQsetNoticeProcessor(c->pg, on_notice, c);
     c->pool = p;
     c->id = ++p->next_conn_id;
     c->created_ms = uv_now(p->loop);
@@ -160,10 +206,19 @@ int conn_open(db_pool *p)
     db_list_push_back(&p->lists[DB_CONN_CONNECTING], &c->node);
     p->n[DB_CONN_CONNECTING]++;
     p->n_conns++;
-    /* "behave as if PQconnectPoll last returned PGRES_POLLING_WRITING" */
-    if (conn_watch(c, UV_WRITABLE) < 0) {
-        conn_close(c, "cannot poll the socket");
+    if (p->dns_host != NULL) {
+        /* libpq would resolve the name inside PQconnectStartParams, blocking
+         * the loop: resolve on the thread pool and pass hostaddr instead. */
+        if (uv_getaddrinfo(p->loop, &c->gai, on_resolved, p->dns_host, NULL, &hints) == 0) {
+            c->resolving = true;
+            return 0;
+        }
+        conn_close(c, "cannot start resolving");
         return -EIO;
+    }
+    if (conn_begin(c, NULL) < 0) {
+        conn_close(c, "connect failed");
+        return -ECONNREFUSED;
     }
     return 0;
 }
@@ -595,7 +650,10 @@ void conn_close(db_conn *c, const char *why)
         c->cancel->conn = NULL;
         c->cancel = NULL;
     }
-    if (c->poll != NULL) {
+    if (c->resolving) {
+        /* freed by on_resolved(), which always runs (UV_ECANCELED at worst) */
+        uv_cancel((uv_req_t *)&c->gai);
+    } else if (c->poll != NULL) {
         uv_poll_stop(&c->poll->handle);
         uv_close((uv_handle_t *)&c->poll->handle, on_conn_poll_closed);
         c->poll = NULL;

@@ -69,6 +69,8 @@ typedef struct db_conn {
     bool check_failed; /* the start-up role check refused this role */
     bool sync_seen;
     struct db_cancel_req *cancel; /* owned by the work queue while set */
+    uv_getaddrinfo_t gai;         /* host name lookup (pool->dns_host) */
+    bool resolving;               /* gai in flight: free only in its callback */
 } db_conn;
 
 #endif

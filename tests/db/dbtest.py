@@ -98,3 +98,62 @@ def future_code(f):
         return grpc.StatusCode.OK
     except grpc.RpcError as e:
         return e.code()
+
+
+class TcpToUnixProxy:
+    """Forwards 127.0.0.1:<port> to the cluster's Unix socket, so a test can
+    use a host *name* (localhost) in --database-url although the cluster
+    listens on a Unix socket only. PostgreSQL sees local connections."""
+
+    def __init__(self):
+        import socket
+        import threading
+        url = dict(kv.split("=", 1) for kv in harness.database_url().split())
+        self.unix_path = os.path.join(url["host"], ".s.PGSQL.%s" % url.get("port", "5432"))
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                upstream.connect(self.unix_path)
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        import socket
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def url(self, host="localhost"):
+        return "host=%s port=%d dbname=arbiter user=arbiter_app" % (host, self.port)
+
+    def close(self):
+        self.closed = True
+        self.listener.close()

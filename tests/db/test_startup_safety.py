@@ -81,5 +81,33 @@ class StartupSafety(unittest.TestCase):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+class HostNames(unittest.TestCase):
+    """A host name in the conninfo is resolved on the libuv thread pool (libpq
+    would resolve it inside PQconnectStartParams, blocking the loop)."""
+
+    def test_host_name_is_resolved_and_used(self):
+        proxy = dbtest.TcpToUnixProxy()
+        try:
+            with dbtest.ArbiterServer(["--pool-min", "2"], database=proxy.url("localhost")) as s:
+                c = dbtest.Client(s)
+                c.wait_health(SERVING)
+                self.assertEqual(c.probe(SETTINGS, tenant="by-name").tenant, "by-name")
+                self.assertEqual(len(dbtest.arbiterd_backends()), 2)
+        finally:
+            proxy.close()
+
+    def test_unresolvable_host_is_not_serving_and_responsive(self):
+        url = "host=no-such-host.invalid port=5432 dbname=arbiter user=arbiter_app"
+        with dbtest.ArbiterServer(["--pool-min", "1"], database=url) as s:
+            c = dbtest.Client(s)
+            for _ in range(20):
+                t0 = time.monotonic()
+                self.assertEqual(c.health_status(), NOT_SERVING)
+                self.assertLess(time.monotonic() - t0, 0.5)
+                time.sleep(0.02)
+            code, details, secs = c.probe_code(SETTINGS, timeout=10)
+            self.assertEqual(code, grpc.StatusCode.UNAVAILABLE, details)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
