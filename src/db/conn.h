@@ -1,6 +1,7 @@
 /* Private to src/db/: one PostgreSQL connection and its state machine.
  *
- *   CONNECTING --PQconnectPoll OK--> CHECKING --check passed--> IDLE
+ *   CONNECTING (uv_getaddrinfo when the host is a name, then PQconnectPoll)
+ *     --PQconnectPoll OK--> CHECKING --check passed--> IDLE
  *   IDLE --conn_start(txn)--> BUSY --Sync result--> IDLE (via the pool)
  *   any --error / close--> CLOSING --uv_close done--> freed
  *
