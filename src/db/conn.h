@@ -5,7 +5,7 @@
  *   IDLE --conn_start(txn)--> BUSY --Sync result--> IDLE (via the pool)
  *   any --error / close--> CLOSING --uv_close done--> freed
  *
- * The pool keeps one list per state (connecting holds CHECKING too). The
+ * The pool keeps one list per state (its stats count CHECKING as connecting). The
  * connection owns a uv_poll_t on PQsocket() (heap allocated so that a
  * socket change during connect can close the old handle while a new one
  * starts); the poll handle is closed before PQfinish, which runs in the
