@@ -52,7 +52,7 @@ static bool parse_name(const char *f, int *version, size_t *name_len)
     for (i = 5; i < len - 4; i++)
         if (!isalnum((unsigned char)f[i]) && f[i] != '_')
             return false;
-    *version = atoi(f); /* four checked digits */
+    *version = (int)strtol(f, NULL, 10); /* four checked digits */
     *name_len = len - 9;
     return true;
 }
@@ -116,10 +116,11 @@ static int add_file(struct mig_set *s, const char *dir, const char *f, int versi
     memset(m, 0, sizeof(*m));
     m->version = version;
     m->name = strndup(f + 5, nlen);
-    m->path = malloc(strlen(dir) + strlen(f) + 2);
+    len = strlen(dir) + strlen(f) + 2;
+    m->path = malloc(len);
     if (m->name == NULL || m->path == NULL)
         goto fail;
-    sprintf(m->path, "%s/%s", dir, f); /* sized above */
+    snprintf(m->path, len, "%s/%s", dir, f);
     if (read_file(m->path, &m->sql, &len) < 0 || sha256_hex(m->sql, len, m->sha) < 0) {
         fprintf(stderr, "arbiterd migrate: cannot read %s\n", m->path);
         goto fail;
@@ -228,6 +229,12 @@ static PGresult *applied(PGconn *pg)
     return r;
 }
 
+/* The version column of row |i| (an integer the table's type guarantees). */
+static int row_version(const PGresult *r, int i)
+{
+    return (int)strtol(PQgetvalue(r, i, 0), NULL, 10);
+}
+
 static const struct mig_file *find_version(const struct mig_set *s, int version)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -240,7 +247,7 @@ static const struct mig_file *find_version(const struct mig_set *s, int version)
 static int verify_applied(const struct mig_set *s, const PGresult *r, const char *dir)
 {
     for (int i = 0; i < PQntuples(r); i++) {
-        int v = atoi(PQgetvalue(r, i, 0));
+        int v = row_version(r, i);
         const struct mig_file *m = find_version(s, v);
 
         if (m == NULL) {
@@ -265,7 +272,7 @@ static int verify_applied(const struct mig_set *s, const PGresult *r, const char
 static bool is_applied(const PGresult *r, int version)
 {
     for (int i = 0; i < PQntuples(r); i++)
-        if (atoi(PQgetvalue(r, i, 0)) == version)
+        if (row_version(r, i) == version)
             return true;
     return false;
 }
@@ -273,7 +280,7 @@ static bool is_applied(const PGresult *r, int version)
 static void print_status(const struct mig_set *s, const PGresult *r)
 {
     for (int i = 0; i < PQntuples(r); i++)
-        printf("applied  %04d_%s  %s\n", atoi(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1),
+        printf("applied  %04d_%s  %s\n", row_version(r, i), PQgetvalue(r, i, 1),
                PQgetvalue(r, i, 3));
     for (size_t i = 0; i < s->n; i++)
         if (!is_applied(r, s->v[i].version))
