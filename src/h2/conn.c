@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h2/filter.h"
 #include "net/conn.h"
 #include "rpc/call_priv.h"
 #include "server.h"
@@ -23,6 +24,7 @@ struct h2_conn {
     uv_prepare_t flusher;     /* runs mem_send before the loop blocks again */
     struct server *srv;       /* borrowed */
     nghttp2_session *session; /* owned; NULL once closing */
+    h2_filter filter;         /* in front of session: drops idle-stream RSTs */
     list_node link;           /* in the server's connection list */
     list_node calls;          /* rpc_call list (one per open stream) */
     int open_handles;         /* net + flusher; freed when both closed */
@@ -100,18 +102,46 @@ static void on_flush(uv_prepare_t *h)
         flush(c);
 }
 
-static void on_net_read(net_conn *n, const uint8_t *data, size_t len)
+/* h2_filter: a frame for a client stream nghttp2 has never seen (idle).
+ * grpc-core clients send RST_STREAM for calls cancelled before their
+ * HEADERS left (grpc/grpc#19655); nghttp2 would answer with a connection
+ * error that fails every other call, so such frames are dropped. */
+static bool filter_drop(void *data, uint8_t type, int32_t stream_id)
 {
-    h2_conn *c = n->data;
-    ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
+    h2_conn *c = data;
 
+    if (c->closing || nghttp2_session_find_stream(c->session, stream_id))
+        return false;
+    if (stream_id <= nghttp2_session_get_last_proc_stream_id(c->session))
+        return false;
+    log_debug("conn %p: dropped frame type %u for idle stream %d", (void *)c, type, stream_id);
+    return true;
+}
+
+static int filter_pass(void *data, const uint8_t *bytes, size_t len)
+{
+    h2_conn *c = data;
+    ssize_t rv;
+
+    if (c->closing)
+        return -ECANCELED;
+    rv = nghttp2_session_mem_recv(c->session, bytes, len);
     if (rv < 0) {
         /* Fatal for the session only (a bad preface, a flood, OOM); other
          * connections are unaffected. */
         log_debug("conn %p: mem_recv: %s", (void *)c, nghttp2_strerror((int)rv));
         conn_close(c);
-        return;
+        return -EPROTO;
     }
+    return 0;
+}
+
+static void on_net_read(net_conn *n, const uint8_t *data, size_t len)
+{
+    h2_conn *c = n->data;
+
+    if (h2_filter_feed(&c->filter, data, len) < 0)
+        return;
     h2_conn_want_flush(c);
 }
 
@@ -336,6 +366,7 @@ static int conn_new(struct server *srv, uv_stream_t *listener, int fd, list_node
     if (!c)
         return -ENOMEM;
     c->srv = srv;
+    h2_filter_init(&c->filter, filter_drop, filter_pass, c);
     list_init(&c->calls);
     list_init(&c->link);
     /* If accepting fails after the handle exists, its close callback frees
