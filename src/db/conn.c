@@ -48,7 +48,7 @@ static void conn_free(db_conn *c)
     db_pool *p = c->pool;
 
     PQfinish(c->pg);
-    db_list_remove(&c->node);
+    list_remove(&c->node);
     p->n[c->state]--;
     free(c->prepared);
     free(c);
@@ -161,7 +161,7 @@ static int conn_begin(db_conn *c, const char *hostaddr)
 /* The host name of the conninfo was resolved on the libuv thread pool. */
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-    db_conn *c = DB_CONTAINER_OF(req, db_conn, gai);
+    db_conn *c = container_of(req, db_conn, gai);
     db_pool *p = c->pool;
     char addr[INET6_ADDRSTRLEN] = "";
     const void *a = NULL;
@@ -203,7 +203,7 @@ int conn_open(db_pool *p)
     /* lifetime jittered by +-10 % so connections do not expire together */
     c->expires_ms = c->created_ms + lt - lt / 10 + (lt ? pool_rand(p) % (lt / 5 + 1) : 0);
     c->state = DB_CONN_CONNECTING;
-    db_list_push_back(&p->lists[DB_CONN_CONNECTING], &c->node);
+    list_push(&p->lists[DB_CONN_CONNECTING], &c->node);
     p->n[DB_CONN_CONNECTING]++;
     p->n_conns++;
     if (p->dns_host != NULL) {

@@ -54,7 +54,7 @@ typedef struct db_conn {
     int fd;
     int events; /* UV_READABLE / UV_WRITABLE currently polled */
     enum db_conn_state state;
-    db_list node; /* in the pool's list for the state */
+    list_node node; /* in the pool's list for the state */
     uint64_t id;
     uint64_t created_ms, idle_since_ms, expires_ms;
     int backend_pid;

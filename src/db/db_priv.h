@@ -11,49 +11,7 @@
 
 #include "db/db.h"
 #include "db/pool.h"
-
-/* An intrusive circular doubly linked list (a head points at itself when
- * empty); elements are recovered with DB_CONTAINER_OF. */
-typedef struct db_list {
-    struct db_list *prev, *next;
-} db_list;
-
-#define DB_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
-static inline void db_list_init(db_list *h)
-{
-    h->prev = h;
-    h->next = h;
-}
-
-static inline bool db_list_empty(const db_list *h)
-{
-    return h->next == h;
-}
-
-static inline void db_list_push_back(db_list *h, db_list *n)
-{
-    n->prev = h->prev;
-    n->next = h;
-    h->prev->next = n;
-    h->prev = n;
-}
-
-static inline void db_list_push_front(db_list *h, db_list *n)
-{
-    n->next = h->next;
-    n->prev = h;
-    h->next->prev = n;
-    h->next = n;
-}
-
-/* Unlinks |n| and leaves it self-linked, so a second remove is harmless. */
-static inline void db_list_remove(db_list *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    db_list_init(n);
-}
+#include "util/list.h"
 
 enum db_txn_state {
     DB_TXN_NEW,     /* being built by the handler */
@@ -84,7 +42,7 @@ struct db_txn {
     db_done_fn done;
     void *data;
     /* pool bookkeeping */
-    db_list node;         /* wait queue */
+    list_node node;         /* wait queue */
     uint64_t enqueued_ns; /* uv_hrtime() at enqueue, for the wait statistics */
     uint64_t expires_ms;  /* acquire wait ends */
     bool deadline_bound;  /* the call's deadline (not acquire_timeout) bounds the wait */

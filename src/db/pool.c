@@ -90,8 +90,8 @@ int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_eve
     p->pool_min = cfg->pool_min < p->pool_max ? cfg->pool_min : p->pool_max;
     p->rng = (uint64_t)uv_hrtime() | 1;
     for (int i = 0; i < DB_CONN_NSTATES; i++)
-        db_list_init(&p->lists[i]);
-    db_list_init(&p->waiters);
+        list_init(&p->lists[i]);
+    list_init(&p->waiters);
     uv_timer_init(loop, &p->maint_timer);
     p->maint_timer.data = p;
     uv_timer_init(loop, &p->wait_timer);
@@ -249,14 +249,14 @@ void pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front)
     }
     log_debug("db: connection %" PRIu64 ": %s -> %s", c->id, state_names[c->state],
               state_names[to]);
-    db_list_remove(&c->node);
+    list_remove(&c->node);
     p->n[c->state]--;
     c->state = to;
     p->n[to]++;
     if (front)
-        db_list_push_front(&p->lists[to], &c->node);
+        list_push_front(&p->lists[to], &c->node);
     else
-        db_list_push_back(&p->lists[to], &c->node);
+        list_push(&p->lists[to], &c->node);
 }
 
 /* Acquire-wait samples for the percentiles. */
@@ -269,17 +269,17 @@ static void record_wait(db_pool *p, uint64_t us)
 /* Hands idle connections to waiters, oldest waiter first. */
 void pool_dispatch(db_pool *p)
 {
-    while (!db_list_empty(&p->waiters) && !db_list_empty(&p->lists[DB_CONN_IDLE])) {
-        db_txn *t = DB_CONTAINER_OF(p->waiters.next, db_txn, node);
-        db_conn *c = DB_CONTAINER_OF(p->lists[DB_CONN_IDLE].next, db_conn, node);
+    while (!list_empty(&p->waiters) && !list_empty(&p->lists[DB_CONN_IDLE])) {
+        db_txn *t = container_of(p->waiters.next, db_txn, node);
+        db_conn *c = container_of(p->lists[DB_CONN_IDLE].next, db_conn, node);
 
-        db_list_remove(&t->node);
+        list_remove(&t->node);
         p->n_waiting--;
         p->stats_acquired++;
         record_wait(p, (uv_hrtime() - t->enqueued_ns) / 1000);
         conn_start(c, t);
     }
-    if (db_list_empty(&p->waiters)) {
+    if (list_empty(&p->waiters)) {
         uv_timer_stop(&p->wait_timer);
         p->wait_due_ms = UINT64_MAX;
     }
@@ -287,10 +287,10 @@ void pool_dispatch(db_pool *p)
 
 void pool_fail_waiters(db_pool *p, rpc_status status, const char *msg)
 {
-    while (!db_list_empty(&p->waiters)) {
-        db_txn *t = DB_CONTAINER_OF(p->waiters.next, db_txn, node);
+    while (!list_empty(&p->waiters)) {
+        db_txn *t = container_of(p->waiters.next, db_txn, node);
 
-        db_list_remove(&t->node);
+        list_remove(&t->node);
         p->n_waiting--;
         db_txn_fail(t, status, NULL, msg);
         db_txn_complete(t);
@@ -306,7 +306,7 @@ static void on_call_cancel(rpc_call *call, void *data)
 
     (void)call;
     if (t->state == DB_TXN_QUEUED) {
-        db_list_remove(&t->node);
+        list_remove(&t->node);
         p->n_waiting--;
     } else if (t->state == DB_TXN_RUNNING && t->conn != NULL) {
         conn_detach(t->conn);
@@ -320,8 +320,8 @@ static void arm_wait_timer(db_pool *p)
 {
     uint64_t first = UINT64_MAX, now = uv_now(p->loop);
 
-    for (db_list *n = p->waiters.next; n != &p->waiters; n = n->next) {
-        db_txn *t = DB_CONTAINER_OF(n, db_txn, node);
+    for (list_node *n = p->waiters.next; n != &p->waiters; n = n->next) {
+        db_txn *t = container_of(n, db_txn, node);
 
         if (t->expires_ms < first)
             first = t->expires_ms;
@@ -338,15 +338,15 @@ static void on_wait_timer(uv_timer_t *h)
 {
     db_pool *p = h->data;
     uint64_t now = uv_now(p->loop);
-    db_list *n = p->waiters.next;
+    list_node *n = p->waiters.next;
 
     while (n != &p->waiters) {
-        db_txn *t = DB_CONTAINER_OF(n, db_txn, node);
+        db_txn *t = container_of(n, db_txn, node);
 
         n = n->next;
         if (t->expires_ms > now)
             continue;
-        db_list_remove(&t->node);
+        list_remove(&t->node);
         p->n_waiting--;
         p->stats_acquire_timeouts++;
         if (t->deadline_bound)
@@ -373,11 +373,11 @@ void db_pool_submit(db_pool *p, db_txn *t)
         db_txn_complete(t);
         return;
     }
-    if (db_list_empty(&p->waiters) && !db_list_empty(&p->lists[DB_CONN_IDLE])) {
+    if (list_empty(&p->waiters) && !list_empty(&p->lists[DB_CONN_IDLE])) {
         p->stats_acquired++;
         record_wait(p, 0);
         rpc_call_on_cancel(t->call, on_call_cancel, t);
-        conn_start(DB_CONTAINER_OF(p->lists[DB_CONN_IDLE].next, db_conn, node), t);
+        conn_start(container_of(p->lists[DB_CONN_IDLE].next, db_conn, node), t);
         return;
     }
     if (p->n_waiting >= p->cfg->pool_queue) {
@@ -394,7 +394,7 @@ void db_pool_submit(db_pool *p, db_txn *t)
     t->enqueued_ns = uv_hrtime();
     t->expires_ms = uv_now(p->loop) + wait;
     t->state = DB_TXN_QUEUED;
-    db_list_push_back(&p->waiters, &t->node);
+    list_push(&p->waiters, &t->node);
     p->n_waiting++;
     if (p->n_waiting > p->peak_waiting)
         p->peak_waiting = p->n_waiting;
@@ -426,7 +426,7 @@ void pool_conn_release(db_pool *p, db_conn *c)
 static void housekeeping(db_pool *p)
 {
     uint64_t now = uv_now(p->loop), ct = p->cfg->acquire_timeout_ms;
-    db_list *n;
+    list_node *n;
 
     /* A connection attempt may take as long as a call may wait, within
      * [2 s, 10 s]: short acquire timeouts must not kill slow handshakes. */
@@ -436,7 +436,7 @@ static void housekeeping(db_pool *p)
         ct = CONNECT_TIMEOUT_MAX_MS;
     /* Oldest idle first: the tail of the idle list. */
     for (n = p->lists[DB_CONN_IDLE].prev; n != &p->lists[DB_CONN_IDLE];) {
-        db_conn *c = DB_CONTAINER_OF(n, db_conn, node);
+        db_conn *c = container_of(n, db_conn, node);
 
         n = n->prev;
         if (p->cfg->max_lifetime_ms && now >= c->expires_ms) {
@@ -448,7 +448,7 @@ static void housekeeping(db_pool *p)
     }
     for (int s = DB_CONN_CONNECTING; s <= DB_CONN_CHECKING; s++) {
         for (n = p->lists[s].next; n != &p->lists[s];) {
-            db_conn *c = DB_CONTAINER_OF(n, db_conn, node);
+            db_conn *c = container_of(n, db_conn, node);
 
             n = n->next;
             if (now - c->created_ms >= ct) {
@@ -520,8 +520,8 @@ void db_pool_close(db_pool *p, void (*done)(void *data), void *data)
     p->close_data = data;
     pool_fail_waiters(p, RPC_UNAVAILABLE, "server shutting down");
     for (int s = DB_CONN_CONNECTING; s <= DB_CONN_BUSY; s++) {
-        while (!db_list_empty(&p->lists[s]))
-            conn_close(DB_CONTAINER_OF(p->lists[s].next, db_conn, node), "pool closing");
+        while (!list_empty(&p->lists[s]))
+            conn_close(container_of(p->lists[s].next, db_conn, node), "pool closing");
     }
     uv_close((uv_handle_t *)&p->maint_timer, on_timer_closed);
     uv_close((uv_handle_t *)&p->wait_timer, on_timer_closed);

@@ -20,10 +20,10 @@ struct db_pool {
     const struct cfg *cfg; /* borrowed */
     struct db_pool_events events;
     uint32_t pool_min, pool_max;
-    db_list lists[DB_CONN_NSTATES]; /* one per enum db_conn_state */
+    list_node lists[DB_CONN_NSTATES]; /* one per enum db_conn_state */
     uint32_t n[DB_CONN_NSTATES];
     uint32_t n_conns; /* allocated connections (any state) */
-    db_list waiters;  /* FIFO of db_txn */
+    list_node waiters;  /* FIFO of db_txn */
     uint32_t n_waiting, peak_waiting;
     uv_timer_t maint_timer; /* housekeeping and reconnects */
     uv_timer_t wait_timer;  /* earliest acquire expiry */

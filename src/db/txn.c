@@ -33,7 +33,7 @@ db_txn *db_txn_new(struct db_pool *pool, rpc_call *call)
     t->call = call;
     t->state = DB_TXN_NEW;
     t->status = t->failed ? t->status : RPC_OK;
-    db_list_init(&t->node);
+    list_init(&t->node);
     return t;
 }
 

@@ -37,6 +37,15 @@ static inline void list_push(list_node *h, list_node *n)
     h->prev = n;
 }
 
+/* Inserts |n| at the head of |h|. */
+static inline void list_push_front(list_node *h, list_node *n)
+{
+    n->next = h->next;
+    n->prev = h;
+    h->next->prev = n;
+    h->next = n;
+}
+
 /* Unlinks |n| and leaves it self-linked, so a second remove is harmless. */
 static inline void list_remove(list_node *n)
 {
