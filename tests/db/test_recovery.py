@@ -3,6 +3,8 @@ those calls answer UNAVAILABLE, none hangs, Health turns NOT_SERVING within
 2 s and new calls fail fast; PostgreSQL started again: SERVING within 5 s and
 calls succeed, in the same arbiterd process. pg_terminate_backend on one busy
 connection fails only that call."""
+import queue
+import threading
 import time
 import unittest
 
@@ -57,6 +59,36 @@ class Restart(unittest.TestCase):
                 dbtest.pg_ctl("start", "-w")
             self.assertLess(c.wait_health(SERVING, timeout=5.0), 5.0)
             self.assertEqual(c.probe(SETTINGS, tenant="after").tenant, "after")
+
+
+class Watch(unittest.TestCase):
+    def test_watch_streams_every_change_of_the_pool(self):
+        """Health.Watch: the current status first, then NOT_SERVING when the
+        database goes away and SERVING when it is back, on one stream."""
+        from grpc_health.v1 import health_pb2
+        with dbtest.ArbiterServer(["--pool-min", "2", "--pool-max", "2"]) as s:
+            c = dbtest.Client(s)
+            c.wait_health(SERVING)
+            stream = c.health.Watch(health_pb2.HealthCheckRequest(), timeout=30)
+            seen = queue.Queue()
+
+            def reader():
+                try:
+                    for msg in stream:
+                        seen.put(msg.status)
+                except grpc.RpcError as e:
+                    seen.put(e.code())
+
+            threading.Thread(target=reader, daemon=True).start()
+            self.assertEqual(seen.get(timeout=5), SERVING)
+            dbtest.pg_ctl("stop", "-m", "fast")
+            try:
+                self.assertEqual(seen.get(timeout=3), NOT_SERVING)
+            finally:
+                dbtest.pg_ctl("start", "-w")
+            self.assertEqual(seen.get(timeout=6), SERVING)
+            self.assertTrue(seen.empty(), "no repeated or spurious statuses")
+            stream.cancel()
 
 
 class Terminate(unittest.TestCase):
