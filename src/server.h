@@ -24,16 +24,16 @@ struct server_stats {
 };
 
 struct server {
-    uv_loop_t *loop;          /* borrowed */
-    const struct cfg *cfg;    /* borrowed */
-    rpc_methods methods;      /* owned */
-    struct db_pool *pool;     /* owned; NULL when no database is configured */
-    struct health *health;    /* owned */
+    uv_loop_t *loop;       /* borrowed */
+    const struct cfg *cfg; /* borrowed */
+    rpc_methods methods;   /* owned */
+    struct db_pool *pool;  /* owned; NULL when no database is configured */
+    struct health *health; /* owned */
     struct server_stats stats;
-    uint64_t started_at_ms;   /* uv_now() at start, for uptime */
-    uid_t uid;                /* our own uid, for Admin's SO_PEERCRED check */
-    int exit_code;            /* what main() returns */
-    void *priv;               /* owned: listener, connection list, shutdown state (server.c) */
+    uint64_t started_at_ms; /* uv_now() at start, for uptime */
+    uid_t uid;              /* our own uid, for Admin's SO_PEERCRED check */
+    int exit_code;          /* what main() returns */
+    void *priv;             /* owned: listener, connection list, shutdown state (server.c) */
 };
 
 /* Initialises |srv| on caller storage: registers every service's methods,
@@ -48,8 +48,7 @@ int server_init(struct server *srv, uv_loop_t *loop, const struct cfg *cfg)
 /* Binds and listens on cfg->socket_path (replacing a stale socket file,
  * refusing one a live server answers on). Returns 0 or -errno; on error
  * |err| receives a one-line description. */
-int server_listen(struct server *srv, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int server_listen(struct server *srv, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Starts graceful shutdown: GOAWAY to every connection, stop accepting,
  * let in-flight calls finish until cfg->shutdown_timeout_ms, then cancel

@@ -42,7 +42,7 @@ struct db_txn {
     db_done_fn done;
     void *data;
     /* pool bookkeeping */
-    list_node node;         /* wait queue */
+    list_node node;       /* wait queue */
     uint64_t enqueued_ns; /* uv_hrtime() at enqueue, for the wait statistics */
     uint64_t expires_ms;  /* acquire wait ends */
     bool deadline_bound;  /* the call's deadline (not acquire_timeout) bounds the wait */

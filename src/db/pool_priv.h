@@ -22,8 +22,8 @@ struct db_pool {
     uint32_t pool_min, pool_max;
     list_node lists[DB_CONN_NSTATES]; /* one per enum db_conn_state */
     uint32_t n[DB_CONN_NSTATES];
-    uint32_t n_conns; /* allocated connections (any state) */
-    list_node waiters;  /* FIFO of db_txn */
+    uint32_t n_conns;  /* allocated connections (any state) */
+    list_node waiters; /* FIFO of db_txn */
     uint32_t n_waiting, peak_waiting;
     uv_timer_t maint_timer; /* housekeeping and reconnects */
     uv_timer_t wait_timer;  /* earliest acquire expiry */

@@ -35,8 +35,9 @@ static int on_header(h2_filter *f, const uint8_t *h, const uint8_t **pending, co
 {
     uint32_t len = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
     uint8_t type = h[3];
-    int32_t id = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 |
-                            h[8]) & 0x7fffffffu);
+    int32_t id =
+        (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 | h[8]) &
+                  0x7fffffffu);
     int rv;
 
     f->frame_left = len;

@@ -34,7 +34,7 @@ typedef struct h2_filter {
     bool dropping;         /* the current frame's payload is dropped */
     uint8_t hdr_have;      /* bytes of a split frame header held in hdr */
     uint8_t hdr[9];
-    uint64_t dropped;      /* frames dropped, for logs and tests */
+    uint64_t dropped; /* frames dropped, for logs and tests */
     h2_filter_drop_fn drop;
     h2_filter_pass_fn pass;
     void *data; /* borrowed, given to both callbacks */

@@ -3,8 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
-static const char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int decode_char(unsigned char c)
 {
@@ -90,8 +89,7 @@ int rpc_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size
     return 0;
 }
 
-int rpc_base64_decode_arena(arena *a, const char *in, size_t len, uint8_t **out,
-                            size_t *out_len)
+int rpc_base64_decode_arena(arena *a, const char *in, size_t len, uint8_t **out, size_t *out_len)
 {
     size_t cap = rpc_base64_decoded_max(len);
     uint8_t *buf = arena_alloc(a, cap + 1);

@@ -29,8 +29,7 @@ int rpc_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size
 /* rpc_base64_decode() into arena memory with a NUL appended (not counted in
  * *|out_len|). Returns 0, -EINVAL or -ENOMEM; outputs written only on
  * success. */
-int rpc_base64_decode_arena(arena *a, const char *in, size_t len, uint8_t **out,
-                            size_t *out_len)
+int rpc_base64_decode_arena(arena *a, const char *in, size_t len, uint8_t **out, size_t *out_len)
     __attribute__((warn_unused_result));
 
 /* Characters rpc_base64_encode() writes for |n| bytes (unpadded, no NUL). */

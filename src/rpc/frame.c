@@ -93,8 +93,7 @@ static void emit(rpc_frame_decoder *d, const uint8_t *data, rpc_frame_msg *msg)
 }
 
 /* Reads payload bytes; returns 1 when the message is complete. */
-static int read_payload(rpc_frame_decoder *d, const uint8_t **data, size_t *len,
-                        rpc_frame_msg *msg)
+static int read_payload(rpc_frame_decoder *d, const uint8_t **data, size_t *len, rpc_frame_msg *msg)
 {
     size_t need = d->msg_len - d->buf_have;
 
@@ -209,8 +208,7 @@ int rpc_frame_pack_to(const ProtobufCMessage *msg, size_t max_len, uint8_t *buf,
     return 0;
 }
 
-int rpc_frame_pack_new(const ProtobufCMessage *msg, size_t max_len, uint8_t **out,
-                       size_t *out_len)
+int rpc_frame_pack_new(const ProtobufCMessage *msg, size_t max_len, uint8_t **out, size_t *out_len)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);
 

@@ -36,15 +36,15 @@ enum rpc_frame_state {
  * in the h2 stream). */
 typedef struct rpc_frame_decoder {
     enum rpc_frame_state state;
-    int error;              /* negative errno once FAILED, else 0 */
-    size_t max_len;         /* largest accepted payload */
+    int error;      /* negative errno once FAILED, else 0 */
+    size_t max_len; /* largest accepted payload */
     uint8_t prefix[RPC_FRAME_PREFIX_LEN];
-    size_t prefix_have;     /* prefix bytes held */
-    bool compressed;        /* flag of the message being read */
-    size_t msg_len;         /* payload length of the message being read */
-    uint8_t *buf;           /* owned: partial payload; cap <= msg_len */
+    size_t prefix_have; /* prefix bytes held */
+    bool compressed;    /* flag of the message being read */
+    size_t msg_len;     /* payload length of the message being read */
+    uint8_t *buf;       /* owned: partial payload; cap <= msg_len */
     size_t buf_have, buf_cap;
-    uint64_t messages;      /* complete messages returned so far */
+    uint64_t messages; /* complete messages returned so far */
 } rpc_frame_decoder;
 
 /* One complete message. |data| is borrowed: it points either into the input
@@ -95,8 +95,7 @@ void rpc_frame_decoder_deinit(rpc_frame_decoder *d);
  * and sends 10 bytes costs about 10 bytes. Messages that lie whole inside
  * one chunk are returned without copying. */
 int rpc_frame_decoder_feed(rpc_frame_decoder *d, const uint8_t **data, size_t *len,
-                           rpc_frame_msg *msg)
-    __attribute__((warn_unused_result));
+                           rpc_frame_msg *msg) __attribute__((warn_unused_result));
 
 /* End-of-stream check, for when END_STREAM arrives. Returns 0 when the
  * decoder sits on a message boundary (nothing partial held), -EPROTO when
@@ -104,8 +103,7 @@ int rpc_frame_decoder_feed(rpc_frame_decoder *d, const uint8_t **data, size_t *l
  * sticky error of a failed decoder. Does not change the decoder. The
  * message count (zero or several for a unary method) is the caller's
  * check: see rpc_frame_decoder.messages. */
-int rpc_frame_decoder_finish(const rpc_frame_decoder *d)
-    __attribute__((warn_unused_result));
+int rpc_frame_decoder_finish(const rpc_frame_decoder *d) __attribute__((warn_unused_result));
 
 /* True when the decoder holds no partial prefix or payload. */
 bool rpc_frame_decoder_idle(const rpc_frame_decoder *d);
@@ -120,8 +118,7 @@ void rpc_frame_write_prefix(uint8_t out[RPC_FRAME_PREFIX_LEN], bool compressed, 
  * if protobuf-c packed a different size than it announced (a bug). Writes
  * *|out_len| only on success. */
 int rpc_frame_pack_to(const ProtobufCMessage *msg, size_t max_len, uint8_t *buf, size_t cap,
-                      size_t *out_len)
-    __attribute__((warn_unused_result));
+                      size_t *out_len) __attribute__((warn_unused_result));
 
 /* Bytes rpc_frame_pack_to() needs for |msg|: RPC_FRAME_PREFIX_LEN plus the
  * packed size. */
@@ -130,14 +127,12 @@ size_t rpc_frame_packed_size(const ProtobufCMessage *msg);
 /* Like rpc_frame_pack_to() into a fresh malloc'd buffer that the caller
  * owns and frees with free(). Returns 0, -EMSGSIZE or -ENOMEM; *|out| and
  * *|out_len| are written only on success. */
-int rpc_frame_pack_new(const ProtobufCMessage *msg, size_t max_len, uint8_t **out,
-                       size_t *out_len)
+int rpc_frame_pack_new(const ProtobufCMessage *msg, size_t max_len, uint8_t **out, size_t *out_len)
     __attribute__((warn_unused_result));
 
 /* Like rpc_frame_pack_new() into arena memory (freed with the arena). */
 int rpc_frame_pack_arena(const ProtobufCMessage *msg, size_t max_len, arena *a, uint8_t **out,
-                         size_t *out_len)
-    __attribute__((warn_unused_result));
+                         size_t *out_len) __attribute__((warn_unused_result));
 
 /* Decompresses one gzip (RFC 1952, grpc-encoding "gzip") message of |in_len|
  * bytes into a fresh malloc'd buffer (caller frees with free()) of at most
@@ -148,8 +143,7 @@ int rpc_frame_pack_arena(const ProtobufCMessage *msg, size_t max_len, arena *a, 
  * INTERNAL), or -ENOMEM. *|out| and *|out_len| are
  * written only on success; *|out| is non-NULL even for empty output. */
 int rpc_frame_gunzip(const uint8_t *in, size_t in_len, size_t max_len, uint8_t **out,
-                     size_t *out_len)
-    __attribute__((warn_unused_result));
+                     size_t *out_len) __attribute__((warn_unused_result));
 
 /* Compresses |in_len| bytes as one gzip member into a fresh malloc'd buffer
  * (caller frees). Returns 0, -EMSGSIZE when |in_len| is over 2 GiB, or

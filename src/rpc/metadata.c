@@ -26,8 +26,8 @@ static bool value_char(unsigned char c)
 
 static bool tenant_char(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '_' || c == '.' || c == ':' || c == '-';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           c == '.' || c == ':' || c == '-';
 }
 
 static bool path_char(unsigned char c)
@@ -152,8 +152,8 @@ static rpc_metadata_entry *find(const rpc_metadata *m, const char *name, size_t 
 }
 
 /* Decodes or copies the value into the arena (NUL-terminated). */
-static int copy_value(rpc_metadata *m, bool bin, const char *value, size_t len,
-                      const char **out, size_t *out_len)
+static int copy_value(rpc_metadata *m, bool bin, const char *value, size_t len, const char **out,
+                      size_t *out_len)
 {
     if (bin) {
         uint8_t *v;

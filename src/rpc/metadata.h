@@ -62,8 +62,8 @@ typedef struct rpc_metadata_entry {
  * free). Bounded by an entry count and a byte budget counted like
  * SETTINGS_MAX_HEADER_LIST_SIZE (name + wire value + 32 per field). */
 typedef struct rpc_metadata {
-    arena *arena;               /* borrowed: owns all memory below */
-    rpc_metadata_entry *items;  /* arena; grows by doubling up to max_entries */
+    arena *arena;              /* borrowed: owns all memory below */
+    rpc_metadata_entry *items; /* arena; grows by doubling up to max_entries */
     size_t len, cap;
     size_t max_entries;
     size_t bytes, max_bytes;
@@ -84,8 +84,7 @@ void rpc_metadata_init(rpc_metadata *m, arena *a, size_t max_entries, size_t max
  * when the entry or byte limit would be exceeded, or -ENOMEM when the arena
  * is exhausted. The list is unchanged on failure. */
 int rpc_metadata_add(rpc_metadata *m, const char *name, size_t name_len, const char *value,
-                     size_t value_len)
-    __attribute__((warn_unused_result));
+                     size_t value_len) __attribute__((warn_unused_result));
 
 /* The value of (|name|, |name_len|) or NULL when absent; *|value_len| (if
  * |value_len| is not NULL) receives its length. Borrowed from the arena. */

@@ -8,16 +8,15 @@
 #ifndef ARBITER_RPC_METHOD_H
 #define ARBITER_RPC_METHOD_H
 
-#include <stddef.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
 
 #include "rpc/call.h"
 
 /* A handler gets the decoded request (in the call's arena) and the |data|
  * given at registration. It must eventually finish the call, or have
  * set a cancel hook that the rpc layer will run. */
-typedef void (*rpc_handler_fn)(rpc_call *call, const ProtobufCMessage *request,
-                               void *data);
+typedef void (*rpc_handler_fn)(rpc_call *call, const ProtobufCMessage *request, void *data);
 
 enum rpc_method_flags {
     RPC_UNARY = 0,
@@ -46,8 +45,7 @@ void rpc_methods_deinit(rpc_methods *t);
 /* Registers |method_name| of |service|. Returns 0, -ENOENT when the service
  * has no such method, -EEXIST when it is already registered, -ENOMEM. */
 int rpc_methods_add(rpc_methods *t, const ProtobufCServiceDescriptor *service,
-                    const char *method_name, rpc_handler_fn handler,
-                    unsigned flags, void *data)
+                    const char *method_name, rpc_handler_fn handler, unsigned flags, void *data)
     __attribute__((warn_unused_result));
 
 /* Looks up a ":path" given as (ptr, len) bytes from the wire. Returns the

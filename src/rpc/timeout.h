@@ -20,14 +20,12 @@
  * or -EINVAL for anything but 1-8 ASCII digits followed by exactly one unit
  * (empty, 9+ digits, signs, spaces, unknown or missing unit); *|ms| is
  * written only on success. */
-int rpc_timeout_parse(const char *s, size_t len, uint64_t *ms)
-    __attribute__((warn_unused_result));
+int rpc_timeout_parse(const char *s, size_t len, uint64_t *ms) __attribute__((warn_unused_result));
 
 /* Formats |ms| as a grpc-timeout value ("<=8 digits" + unit, e.g. "1500m",
  * "100000S") into |out| of |cap| bytes, NUL-terminated, rounding up to the
  * next representable value when ms needs more than 8 digits. Returns the
  * length written (without NUL), or -ENOBUFS when |cap| < 10. For clients. */
-int rpc_timeout_format(uint64_t ms, char *out, size_t cap)
-    __attribute__((warn_unused_result));
+int rpc_timeout_format(uint64_t ms, char *out, size_t cap) __attribute__((warn_unused_result));
 
 #endif

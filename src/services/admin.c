@@ -58,8 +58,7 @@ static bool admin_allowed(rpc_call *call)
     if (uid == 0 || uid == rpc_call_server(call)->uid)
         return true;
     rpc_call_finishf(call, RPC_PERMISSION_DENIED,
-                     "Admin is only for the server's own uid or root (caller uid %ld)",
-                     (long)uid);
+                     "Admin is only for the server's own uid or root (caller uid %ld)", (long)uid);
     return false;
 }
 
@@ -79,8 +78,8 @@ static bool pool_stats_errors(rpc_call *call, const struct db_pool_stats *s,
         return false;
     for (i = 0; i < n; i++) {
         arbiter__v1__sql_state_count__init(&items[i]);
-        items[i].sqlstate_class = arena_strndup(rpc_call_arena(call),
-                                                s->errors_by_class[i].sqlclass, 2);
+        items[i].sqlstate_class =
+            arena_strndup(rpc_call_arena(call), s->errors_by_class[i].sqlclass, 2);
         if (!items[i].sqlstate_class)
             return false;
         items[i].count = (int64_t)s->errors_by_class[i].count;
@@ -288,11 +287,9 @@ int svc_admin_register(struct server *srv)
         const char *name;
         rpc_handler_fn fn;
     } methods[] = {
-        { "GetPoolStats", get_pool_stats },
-        { "GetServerInfo", get_server_info },
-        { "CreateTenant", create_tenant },
-        { "GetTenant", get_tenant },
-        { "ListTenants", list_tenants },
+        {"GetPoolStats", get_pool_stats}, {"GetServerInfo", get_server_info},
+        {"CreateTenant", create_tenant},  {"GetTenant", get_tenant},
+        {"ListTenants", list_tenants},
     };
     size_t i;
     int rc;

@@ -38,10 +38,10 @@
 #define DEFAULT_CAPACITY 10
 
 /* The columns of one Agent, in the order agent_from_row() reads them. */
-#define AGENT_COLS                                                                  \
-    "id, name, model_family, task_types, languages, specializations, "              \
-    "success_rate, average_quality, average_latency_ms, task_count, "               \
-    "active_tasks, queued_tasks, utilization_percent, capacity, "                   \
+#define AGENT_COLS                                                                                 \
+    "id, name, model_family, task_types, languages, specializations, "                             \
+    "success_rate, average_quality, average_latency_ms, task_count, "                              \
+    "active_tasks, queued_tasks, utilization_percent, capacity, "                                  \
     "registered_at, last_active_at"
 
 static const db_stmt agent_by_id = {
@@ -293,19 +293,17 @@ static bool register_valid(rpc_call *call, const Arbiter__V1__Agent *a)
         return false;
     if (c && (!svc_check_strings(call, "agent.capabilities.task_types", c->task_types,
                                  c->n_task_types, CAP_MAX_ITEMS, CAP_MAX_CHARS) ||
-              !svc_check_strings(call, "agent.capabilities.languages", c->languages,
-                                 c->n_languages, CAP_MAX_ITEMS, CAP_MAX_CHARS) ||
-              !svc_check_strings(call, "agent.capabilities.specializations",
-                                 c->specializations, c->n_specializations, CAP_MAX_ITEMS,
-                                 CAP_MAX_CHARS)))
+              !svc_check_strings(call, "agent.capabilities.languages", c->languages, c->n_languages,
+                                 CAP_MAX_ITEMS, CAP_MAX_CHARS) ||
+              !svc_check_strings(call, "agent.capabilities.specializations", c->specializations,
+                                 c->n_specializations, CAP_MAX_ITEMS, CAP_MAX_CHARS)))
         return false;
-    if (p && (!svc_check_range(call, "agent.performance.success_rate", p->success_rate, 0, 1) ||
-              !svc_check_range(call, "agent.performance.average_quality", p->average_quality,
-                               0, 1) ||
-              !svc_check_range(call, "agent.performance.average_latency_ms",
-                               p->average_latency_ms, 0, LATENCY_MAX_MS) ||
-              !svc_check_range(call, "agent.performance.task_count", (double)p->task_count, 0,
-                               9e18)))
+    if (p &&
+        (!svc_check_range(call, "agent.performance.success_rate", p->success_rate, 0, 1) ||
+         !svc_check_range(call, "agent.performance.average_quality", p->average_quality, 0, 1) ||
+         !svc_check_range(call, "agent.performance.average_latency_ms", p->average_latency_ms, 0,
+                          LATENCY_MAX_MS) ||
+         !svc_check_range(call, "agent.performance.task_count", (double)p->task_count, 0, 9e18)))
         return false;
     if (l && (!svc_check_range(call, "agent.load.active_tasks", l->active_tasks, 0, INT32_MAX) ||
               !svc_check_range(call, "agent.load.queued_tasks", l->queued_tasks, 0, INT32_MAX) ||
@@ -441,8 +439,7 @@ struct agent_key {
 
 /* Parses a decoded token key; false (call finished) when it is not a
  * valid position. */
-static bool agent_key_parse(rpc_call *call, const uint8_t *key, size_t len,
-                            struct agent_key *out)
+static bool agent_key_parse(rpc_call *call, const uint8_t *key, size_t len, struct agent_key *out)
 {
     uint64_t us = 0;
     int i;
@@ -507,11 +504,11 @@ static bool query_valid(rpc_call *call, const Arbiter__V1__QueryAgentsByCapabili
     return svc_check_len(call, "task_type", q->task_type, 0, CAP_MAX_CHARS) &&
            svc_check_strings(call, "languages", q->languages, q->n_languages, CAP_MAX_ITEMS,
                              CAP_MAX_CHARS) &&
-           svc_check_strings(call, "specializations", q->specializations,
-                             q->n_specializations, CAP_MAX_ITEMS, CAP_MAX_CHARS) &&
+           svc_check_strings(call, "specializations", q->specializations, q->n_specializations,
+                             CAP_MAX_ITEMS, CAP_MAX_CHARS) &&
            (!q->max_utilization_percent ||
-            svc_check_range(call, "max_utilization_percent",
-                            q->max_utilization_percent->value, 0, 100)) &&
+            svc_check_range(call, "max_utilization_percent", q->max_utilization_percent->value, 0,
+                            100)) &&
            (!q->min_success_rate ||
             svc_check_range(call, "min_success_rate", q->min_success_rate->value, 0, 1));
 }
@@ -614,8 +611,7 @@ static void unregister_agent(rpc_call *call, const ProtobufCMessage *msg, void *
 
 static void on_cleaned(rpc_call *call, db_txn *t, void *data)
 {
-    Arbiter__V1__CleanupStaleAgentsResponse resp =
-        ARBITER__V1__CLEANUP_STALE_AGENTS_RESPONSE__INIT;
+    Arbiter__V1__CleanupStaleAgentsResponse resp = ARBITER__V1__CLEANUP_STALE_AGENTS_RESPONSE__INIT;
 
     if (db_txn_failed(call, t))
         return;
@@ -674,15 +670,15 @@ int svc_agent_registry_register(struct server *srv)
         const char *name;
         rpc_handler_fn fn;
     } methods[] = {
-        { "RegisterAgent", register_agent },
-        { "GetAgent", get_agent },
-        { "ListAgents", list_agents },
-        { "QueryAgentsByCapability", query_agents },
-        { "UpdatePerformance", update_performance },
-        { "UpdateLoad", update_load },
-        { "UnregisterAgent", unregister_agent },
-        { "GetRegistryStats", registry_stats },
-        { "CleanupStaleAgents", cleanup_stale },
+        {"RegisterAgent", register_agent},
+        {"GetAgent", get_agent},
+        {"ListAgents", list_agents},
+        {"QueryAgentsByCapability", query_agents},
+        {"UpdatePerformance", update_performance},
+        {"UpdateLoad", update_load},
+        {"UnregisterAgent", unregister_agent},
+        {"GetRegistryStats", registry_stats},
+        {"CleanupStaleAgents", cleanup_stale},
     };
     size_t i;
     int rc;

@@ -33,8 +33,7 @@ static size_t utf8_len(const char *s)
     return n;
 }
 
-bool svc_check_len(rpc_call *call, const char *field, const char *value, size_t min,
-                   size_t max)
+bool svc_check_len(rpc_call *call, const char *field, const char *value, size_t min, size_t max)
 {
     size_t n = utf8_len(value ? value : "");
 
@@ -127,8 +126,8 @@ bool svc_check_tenant_id(rpc_call *call, const char *field, const char *value)
     return true;
 }
 
-bool svc_page_size(rpc_call *call, const char *field, int32_t requested, int32_t def,
-                   int32_t max, int32_t *out)
+bool svc_page_size(rpc_call *call, const char *field, int32_t requested, int32_t def, int32_t max,
+                   int32_t *out)
 {
     if (requested < 0 || requested > max) {
         svc_invalid(call, field, "must be between 0 (default %d) and %d", (int)def, (int)max);
@@ -158,8 +157,7 @@ static uint64_t tenant_hash(rpc_call *call)
     return h;
 }
 
-char *svc_page_token_encode(rpc_call *call, enum svc_page_kind kind, const void *key,
-                            size_t len)
+char *svc_page_token_encode(rpc_call *call, enum svc_page_kind kind, const void *key, size_t len)
 {
     uint8_t raw[TOKEN_HEADER + SVC_PAGE_KEY_MAX];
     uint64_t h = tenant_hash(call);
@@ -213,7 +211,7 @@ bool svc_page_token_decode(rpc_call *call, const char *field, const char *token,
 
 svc_row svc_row_at(rpc_call *call, const db_txn *t, int stmt, int row)
 {
-    svc_row r = { .t = t, .a = rpc_call_arena(call), .stmt = stmt, .row = row };
+    svc_row r = {.t = t, .a = rpc_call_arena(call), .stmt = stmt, .row = row};
 
     return r;
 }

@@ -62,8 +62,7 @@ void svc_invalid(rpc_call *call, const char *field, const char *fmt, ...)
 /* |value| (NULL counts as "") has between |min| and |max| characters
  * (Unicode code points; the value must be valid UTF-8, which protobuf-c
  * already guarantees for string fields). */
-bool svc_check_len(rpc_call *call, const char *field, const char *value, size_t min,
-                   size_t max);
+bool svc_check_len(rpc_call *call, const char *field, const char *value, size_t min, size_t max);
 
 /* |value| is a UUID in the canonical 8-4-4-4-12 hex form (either case). */
 bool svc_check_uuid(rpc_call *call, const char *field, const char *value);
@@ -83,8 +82,8 @@ bool svc_check_tenant_id(rpc_call *call, const char *field, const char *value);
 
 /* Page size: 0 means |def|, 1..|max| is taken as is, anything else is
  * INVALID_ARGUMENT. Stores the result in *|out| on success. */
-bool svc_page_size(rpc_call *call, const char *field, int32_t requested, int32_t def,
-                   int32_t max, int32_t *out);
+bool svc_page_size(rpc_call *call, const char *field, int32_t requested, int32_t def, int32_t max,
+                   int32_t *out);
 
 /* ---- page tokens ----------------------------------------------------- */
 
@@ -102,8 +101,7 @@ enum svc_page_kind {
  * (|len| <= SVC_PAGE_KEY_MAX bytes), in base64. The token is not secret:
  * it only lets a client continue a listing. Returns the token in arena
  * memory, or NULL when out of memory. */
-char *svc_page_token_encode(rpc_call *call, enum svc_page_kind kind, const void *key,
-                            size_t len);
+char *svc_page_token_encode(rpc_call *call, enum svc_page_kind kind, const void *key, size_t len);
 
 /* Decodes |token| (from request field |field|). An empty token means "the
  * first page": returns true with *|len| = 0. A token that is malformed, of
@@ -151,8 +149,7 @@ bool svc_row_ok(rpc_call *call, const svc_row *r);
 /* ---- messages -------------------------------------------------------- */
 
 /* A new Timestamp message in the arena; NULL when out of memory. */
-Google__Protobuf__Timestamp *svc_timestamp_new(rpc_call *call, int64_t seconds,
-                                               int32_t nanos);
+Google__Protobuf__Timestamp *svc_timestamp_new(rpc_call *call, int64_t seconds, int32_t nanos);
 
 /* Allocates |n| zeroed pointers (for repeated message fields) in the
  * arena; NULL when out of memory (and |n| > 0). */

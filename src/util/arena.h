@@ -5,8 +5,8 @@
 #ifndef ARBITER_UTIL_ARENA_H
 #define ARBITER_UTIL_ARENA_H
 
-#include <stddef.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
 
 struct arena_block;
 
@@ -33,8 +33,7 @@ char *arena_strndup(arena *a, const char *s, size_t n);
 char *arena_strdup(arena *a, const char *s);
 
 /* printf into the arena. Returns NULL on failure. */
-char *arena_printf(arena *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The protobuf-c allocator backed by this arena (free is a no-op). */
 ProtobufCAllocator *arena_protobuf_allocator(arena *a);

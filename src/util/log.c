@@ -39,6 +39,6 @@ void log_write(enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s.%03ldZ arbiterd %s: %s\n", stamp, ts.tv_nsec / 1000000L,
-            level_names[level], line);
+    fprintf(stderr, "%s.%03ldZ arbiterd %s: %s\n", stamp, ts.tv_nsec / 1000000L, level_names[level],
+            line);
 }

@@ -11,20 +11,19 @@ extern enum log_level log_level_current;
  * -EINVAL for anything else. */
 int log_level_parse(const char *s, enum log_level *out);
 
-void log_write(enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_write(LOG_WARN, __VA_ARGS__)
-#define log_info(...)                                                          \
-    do {                                                                       \
-        if (log_level_current >= LOG_INFO)                                     \
-            log_write(LOG_INFO, __VA_ARGS__);                                  \
+#define log_info(...)                                                                              \
+    do {                                                                                           \
+        if (log_level_current >= LOG_INFO)                                                         \
+            log_write(LOG_INFO, __VA_ARGS__);                                                      \
     } while (0)
-#define log_debug(...)                                                         \
-    do {                                                                       \
-        if (log_level_current >= LOG_DEBUG)                                    \
-            log_write(LOG_DEBUG, __VA_ARGS__);                                 \
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_level_current >= LOG_DEBUG)                                                        \
+            log_write(LOG_DEBUG, __VA_ARGS__);                                                     \
     } while (0)
 
 #endif

@@ -23,10 +23,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            __builtin_trap();                                                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 struct outcome {
@@ -89,8 +89,8 @@ static uint32_t next_rand(uint32_t *s)
     return *s >> 16;
 }
 
-static void run(const uint8_t *s, size_t n, size_t max_len, unsigned chunking,
-                struct outcome *o, bool inflate)
+static void run(const uint8_t *s, size_t n, size_t max_len, unsigned chunking, struct outcome *o,
+                bool inflate)
 {
     rpc_frame_decoder d;
     uint32_t seed = chunking;

@@ -51,21 +51,21 @@ Test(rpc_base64, decode_table)
 }
 
 static const char *const bad_cases[] = {
-    "Z",        /* 4k+1 characters */
-    "Zm9vY",    /* 4k+1 characters */
-    "Zg=",      /* padded but not a multiple of 4 */
-    "Zg===",    /* too much padding */
-    "Z===",     /* too much padding */
+    "Z",     /* 4k+1 characters */
+    "Zm9vY", /* 4k+1 characters */
+    "Zg=",   /* padded but not a multiple of 4 */
+    "Zg===", /* too much padding */
+    "Z===",  /* too much padding */
     "====",
     "=",
     "Zg==Zg==", /* padding in the middle */
     "Zm=v",
     "Zm9v!",
-    "Zm9-",     /* URL-safe alphabet is not standard base64 */
+    "Zm9-", /* URL-safe alphabet is not standard base64 */
     "Zm9_",
-    "Zm 9v",    /* space inside a part */
+    "Zm 9v", /* space inside a part */
     "Zm9v\n",
-    "Zm9v,Z",   /* one bad part spoils the value */
+    "Zm9v,Z", /* one bad part spoils the value */
     "\xc3\xa9\xc3\xa9",
 };
 
@@ -127,8 +127,8 @@ Test(rpc_base64, encode_unpadded_and_round_trip)
 
     for (size_t i = 0; i < 7; i++) {
         cr_assert(eq(sz, rpc_base64_encoded_len(i), strlen(want[i])));
-        cr_assert(eq(int, rpc_base64_encode((const uint8_t *)"foobar", i, out, sizeof(out), &n),
-                     0));
+        cr_assert(
+            eq(int, rpc_base64_encode((const uint8_t *)"foobar", i, out, sizeof(out), &n), 0));
         cr_assert(eq(str, out, (char *)want[i]));
     }
     for (int i = 0; i < 256; i++)

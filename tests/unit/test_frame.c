@@ -18,7 +18,7 @@ struct run {
     size_t len[MAX_MSGS];
     bool compressed[MAX_MSGS];
     uint8_t *data[MAX_MSGS];
-    int rv;     /* first negative feed result, else finish() */
+    int rv; /* first negative feed result, else finish() */
 };
 
 static void run_free(struct run *r)
@@ -569,8 +569,8 @@ Test(rpc_frame, gunzip_rejects_corrupt_truncated_and_trailing)
     t[zn - 6] ^= 0x01;
     cr_assert(eq(int, rpc_frame_gunzip(t, zn, 1000, &u, &un), -EPROTO));
     /* Plain text is not gzip. */
-    cr_assert(eq(int, rpc_frame_gunzip((const uint8_t *)text, strlen(text), 1000, &u, &un),
-                 -EPROTO));
+    cr_assert(
+        eq(int, rpc_frame_gunzip((const uint8_t *)text, strlen(text), 1000, &u, &un), -EPROTO));
     cr_assert(eq(ptr, u, NULL));
     free(t);
     free(z);

@@ -81,15 +81,15 @@ static size_t build(uint8_t *in, uint8_t *want, size_t *want_len)
         memcpy(in + n, f, k);                                                                      \
         n += k;                                                                                    \
     } while (0)
-    KEEP(frame(f, 0x4, 0, 0, NULL, 0));                /* SETTINGS */
-    KEEP(frame(f, 0x8, 0, 0, zero4, 4));               /* connection WINDOW_UPDATE */
-    KEEP(frame(f, 0x1, 0x4, 1, body, 5));              /* HEADERS 1 */
-    DROP(frame(f, 0x3, 0, 3, zero4, 4));               /* RST_STREAM 3 (idle) */
-    KEEP(frame(f, 0x0, 0x1, 1, body, 13));             /* DATA 1 */
-    DROP(frame(f, 0x8, 0, 5, zero4, 4));               /* WINDOW_UPDATE 5 (idle) */
-    DROP(frame(f, 0x3, 0, 7, zero4, 4));               /* RST_STREAM 7 (idle) */
-    KEEP(frame(f, 0x3, 0, 1, zero4, 4));               /* RST_STREAM 1 (known) */
-    KEEP(frame(f, 0x0, 0, 2, NULL, 0));                /* even id: never asked */
+    KEEP(frame(f, 0x4, 0, 0, NULL, 0));    /* SETTINGS */
+    KEEP(frame(f, 0x8, 0, 0, zero4, 4));   /* connection WINDOW_UPDATE */
+    KEEP(frame(f, 0x1, 0x4, 1, body, 5));  /* HEADERS 1 */
+    DROP(frame(f, 0x3, 0, 3, zero4, 4));   /* RST_STREAM 3 (idle) */
+    KEEP(frame(f, 0x0, 0x1, 1, body, 13)); /* DATA 1 */
+    DROP(frame(f, 0x8, 0, 5, zero4, 4));   /* WINDOW_UPDATE 5 (idle) */
+    DROP(frame(f, 0x3, 0, 7, zero4, 4));   /* RST_STREAM 7 (idle) */
+    KEEP(frame(f, 0x3, 0, 1, zero4, 4));   /* RST_STREAM 1 (known) */
+    KEEP(frame(f, 0x0, 0, 2, NULL, 0));    /* even id: never asked */
 #undef KEEP
 #undef DROP
     *want_len = w;

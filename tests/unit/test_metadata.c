@@ -18,8 +18,14 @@ struct vcase {
     bool ok;
 };
 
-#define OK(lit) {lit, sizeof(lit) - 1, true}
-#define BAD(lit) {lit, sizeof(lit) - 1, false}
+#define OK(lit)                                                                                    \
+    {                                                                                              \
+        lit, sizeof(lit) - 1, true                                                                 \
+    }
+#define BAD(lit)                                                                                   \
+    {                                                                                              \
+        lit, sizeof(lit) - 1, false                                                                \
+    }
 
 static void check_table(bool (*fn)(const char *, size_t), const struct vcase *c, size_t n,
                         const char *what)
@@ -34,9 +40,10 @@ static void check_table(bool (*fn)(const char *, size_t), const struct vcase *c,
 Test(rpc_metadata, names)
 {
     static const struct vcase t[] = {
-        OK("x-tenant-id"), OK("a"), OK("0"), OK("a.b_c-d"), OK("trace-bin"), OK("grpc-x"),
-        BAD(""), BAD("X-Tenant"), BAD("a b"), BAD("a:b"), BAD(":path"), BAD("a/b"),
-        BAD("caf\xc3\xa9"), BAD("a\0b"), BAD("a\tb"),
+        OK("x-tenant-id"),  OK("a"),      OK("0"),      OK("a.b_c-d"),
+        OK("trace-bin"),    OK("grpc-x"), BAD(""),      BAD("X-Tenant"),
+        BAD("a b"),         BAD("a:b"),   BAD(":path"), BAD("a/b"),
+        BAD("caf\xc3\xa9"), BAD("a\0b"),  BAD("a\tb"),
     };
     CHECK(rpc_metadata_name_valid, t);
 }
@@ -44,8 +51,16 @@ Test(rpc_metadata, names)
 Test(rpc_metadata, values)
 {
     static const struct vcase t[] = {
-        OK(""), OK("acme"), OK(" leading and trailing "), OK("~!@#$%^&*()"),
-        BAD("a\nb"), BAD("a\rb"), BAD("a\tb"), BAD("\x7f"), BAD("caf\xc3\xa9"), BAD("a\0b"),
+        OK(""),
+        OK("acme"),
+        OK(" leading and trailing "),
+        OK("~!@#$%^&*()"),
+        BAD("a\nb"),
+        BAD("a\rb"),
+        BAD("a\tb"),
+        BAD("\x7f"),
+        BAD("caf\xc3\xa9"),
+        BAD("a\0b"),
     };
     CHECK(rpc_metadata_value_valid, t);
 }
@@ -66,11 +81,23 @@ Test(rpc_metadata, bin_and_reserved_names)
 Test(rpc_metadata, tenants)
 {
     static const struct vcase t[] = {
-        OK("acme"), OK("A"), OK("tenant_1.prod:eu-west"), OK("0"),
+        OK("acme"),
+        OK("A"),
+        OK("tenant_1.prod:eu-west"),
+        OK("0"),
         OK("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), /* 64 */
-        BAD(""), BAD("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), /* 65 */
-        BAD("acme corp"), BAD("acme/x"), BAD("a'b"), BAD("a;b"), BAD("%"), BAD("a\0b"),
-        BAD("caf\xc3\xa9"), BAD("a\n"), BAD("a,b"), BAD("*"),
+        BAD(""),
+        BAD("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), /* 65 */
+        BAD("acme corp"),
+        BAD("acme/x"),
+        BAD("a'b"),
+        BAD("a;b"),
+        BAD("%"),
+        BAD("a\0b"),
+        BAD("caf\xc3\xa9"),
+        BAD("a\n"),
+        BAD("a,b"),
+        BAD("*"),
     };
     CHECK(rpc_tenant_valid, t);
 }
@@ -78,11 +105,21 @@ Test(rpc_metadata, tenants)
 Test(rpc_metadata, content_types)
 {
     static const struct vcase t[] = {
-        OK("application/grpc"), OK("application/grpc+proto"), OK("application/grpc+json"),
-        OK("application/grpc;charset=utf-8"), OK("Application/GRPC"), OK("application/grpc+"),
-        BAD(""), BAD("application/grp"), BAD("application/grpcx"), BAD("application/grpc-web"),
-        BAD("application/grpc-web+proto"), BAD("application/json"), BAD(" application/grpc"),
-        BAD("text/plain"), BAD("application/grpc\0"),
+        OK("application/grpc"),
+        OK("application/grpc+proto"),
+        OK("application/grpc+json"),
+        OK("application/grpc;charset=utf-8"),
+        OK("Application/GRPC"),
+        OK("application/grpc+"),
+        BAD(""),
+        BAD("application/grp"),
+        BAD("application/grpcx"),
+        BAD("application/grpc-web"),
+        BAD("application/grpc-web+proto"),
+        BAD("application/json"),
+        BAD(" application/grpc"),
+        BAD("text/plain"),
+        BAD("application/grpc\0"),
     };
     CHECK(rpc_content_type_is_grpc, t);
 }
@@ -90,10 +127,11 @@ Test(rpc_metadata, content_types)
 Test(rpc_metadata, te)
 {
     static const struct vcase t[] = {
-        OK("trailers"), OK("Trailers"), OK("gzip, trailers"), OK("trailers, deflate"),
-        OK(" trailers "), OK("deflate;q=0.5,trailers"), OK("trailers;q=1"),
-        BAD(""), BAD("trailer"), BAD("notrailers"), BAD("trailersx"), BAD("gzip"),
-        BAD("trail ers"), BAD("x;trailers"),
+        OK("trailers"),          OK("Trailers"),    OK("gzip, trailers"),
+        OK("trailers, deflate"), OK(" trailers "),  OK("deflate;q=0.5,trailers"),
+        OK("trailers;q=1"),      BAD(""),           BAD("trailer"),
+        BAD("notrailers"),       BAD("trailersx"),  BAD("gzip"),
+        BAD("trail ers"),        BAD("x;trailers"),
     };
     CHECK(rpc_te_has_trailers, t);
 }
@@ -101,10 +139,26 @@ Test(rpc_metadata, te)
 Test(rpc_metadata, paths)
 {
     static const struct vcase t[] = {
-        OK("/grpc.health.v1.Health/Check"), OK("/a/b"), OK("/arbiter.v1.AgentRegistry/GetAgent"),
-        BAD(""), BAD("/"), BAD("//"), BAD("/a"), BAD("/a/"), BAD("//b"), BAD("a/b"),
-        BAD("//bc"), BAD("/ab/"), BAD("///a"), BAD("/abc"), BAD("abcd"),
-        BAD("/a/b/"), BAD("/a/b/c"), BAD("/a b/c"), BAD("/a/b\0"), BAD("/a/b?x=1/"),
+        OK("/grpc.health.v1.Health/Check"),
+        OK("/a/b"),
+        OK("/arbiter.v1.AgentRegistry/GetAgent"),
+        BAD(""),
+        BAD("/"),
+        BAD("//"),
+        BAD("/a"),
+        BAD("/a/"),
+        BAD("//b"),
+        BAD("a/b"),
+        BAD("//bc"),
+        BAD("/ab/"),
+        BAD("///a"),
+        BAD("/abc"),
+        BAD("abcd"),
+        BAD("/a/b/"),
+        BAD("/a/b/c"),
+        BAD("/a b/c"),
+        BAD("/a/b\0"),
+        BAD("/a/b?x=1/"),
         BAD("/a/\xc3\xa9"),
     };
     CHECK(rpc_path_valid, t);
@@ -156,7 +210,12 @@ Test(rpc_metadata, list_bin_values_are_decoded, .init = setup, .fini = teardown)
     cr_assert(eq(int, rpc_metadata_add(&fx.m, S("trace-bin"), S("Zm9v")), 0));
     v = rpc_metadata_get(&fx.m, S("trace-bin"), &n);
     cr_assert(eq(sz, n, 7));
-    cr_assert(eq(int, memcmp(v, "\x00\x01\x02\xff" "foo", 7), 0));
+    cr_assert(eq(int,
+                 memcmp(v,
+                        "\x00\x01\x02\xff"
+                        "foo",
+                        7),
+                 0));
     cr_assert(eq(int, rpc_metadata_add(&fx.m, S("other-bin"), S("Zm9v,YmFy")), 0));
     cr_assert(eq(str, (char *)rpc_metadata_get(&fx.m, S("other-bin"), NULL), "foobar"));
 }

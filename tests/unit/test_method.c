@@ -15,8 +15,12 @@
 
 static rpc_methods t;
 
-static void h_check(rpc_call *call, const ProtobufCMessage *req, void *data) {}
-static void h_watch(rpc_call *call, const ProtobufCMessage *req, void *data) {}
+static void h_check(rpc_call *call, const ProtobufCMessage *req, void *data)
+{
+}
+static void h_watch(rpc_call *call, const ProtobufCMessage *req, void *data)
+{
+}
 
 static void setup(void)
 {
@@ -38,8 +42,8 @@ Test(rpc_method, add_and_find)
     int tag = 7;
 
     cr_assert(eq(int, rpc_methods_add(&t, health, "Check", h_check, RPC_UNARY, &tag), 0));
-    cr_assert(eq(int, rpc_methods_add(&t, health, "Watch", h_watch, RPC_SERVER_STREAMING, NULL),
-                 0));
+    cr_assert(
+        eq(int, rpc_methods_add(&t, health, "Watch", h_watch, RPC_SERVER_STREAMING, NULL), 0));
     const rpc_method *m = rpc_methods_find(&t, S("/grpc.health.v1.Health/Check"));
     cr_assert(not(eq(ptr, (void *)m, NULL)));
     cr_assert(eq(str, m->path, "/grpc.health.v1.Health/Check"));
@@ -47,7 +51,8 @@ Test(rpc_method, add_and_find)
     cr_assert(eq(ptr, m->data, &tag));
     cr_assert(eq(str, (char *)m->method->name, "Check"));
     cr_assert(eq(ptr, (void *)m->service, (void *)health));
-    cr_assert(eq(ptr, (void *)m->method->input, (void *)&grpc__health__v1__health_check_request__descriptor));
+    cr_assert(eq(ptr, (void *)m->method->input,
+                 (void *)&grpc__health__v1__health_check_request__descriptor));
     m = rpc_methods_find(&t, S("/grpc.health.v1.Health/Watch"));
     cr_assert(not(eq(ptr, (void *)m, NULL)));
     cr_assert(eq(u32, m->flags, RPC_SERVER_STREAMING));
@@ -75,9 +80,14 @@ Test(rpc_method, find_misses)
     cr_assert(eq(ptr, (void *)rpc_methods_find(&t, S("/grpc.health.v1.Health/Check")), NULL));
     cr_assert(eq(int, rpc_methods_add(&t, health, "Check", h_check, 0, NULL), 0));
     static const char *const misses[] = {
-        "", "/", "/grpc.health.v1.Health/", "/grpc.health.v1.Health/Chec",
-        "/grpc.health.v1.Health/Checkx", "/grpc.health.v1.Health/check",
-        "/grpc.health.v1.health/Check", "grpc.health.v1.Health/Check",
+        "",
+        "/",
+        "/grpc.health.v1.Health/",
+        "/grpc.health.v1.Health/Chec",
+        "/grpc.health.v1.Health/Checkx",
+        "/grpc.health.v1.Health/check",
+        "/grpc.health.v1.health/Check",
+        "grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
     };
     cr_assert(eq(ptr, (void *)rpc_methods_find(&t, NULL, 0), NULL));
@@ -85,8 +95,8 @@ Test(rpc_method, find_misses)
         cr_assert(eq(ptr, (void *)rpc_methods_find(&t, misses[i], strlen(misses[i])), NULL), "%s",
                   misses[i]);
     /* (ptr, len): bytes after len are not part of the path. */
-    cr_assert(not(eq(ptr, (void *)rpc_methods_find(&t, "/grpc.health.v1.Health/CheckXYZ", 28),
-                     NULL)));
+    cr_assert(
+        not(eq(ptr, (void *)rpc_methods_find(&t, "/grpc.health.v1.Health/CheckXYZ", 28), NULL)));
 }
 
 Test(rpc_method, many_methods_sorted_lookup)
@@ -96,8 +106,10 @@ Test(rpc_method, many_methods_sorted_lookup)
 
     for (size_t s = 0; s < 2; s++) {
         for (unsigned i = 0; i < svcs[s]->n_methods; i++) {
-            cr_assert(eq(int, rpc_methods_add(&t, svcs[s], svcs[s]->methods[i].name, h_check,
-                                              0, (void *)svcs[s]), 0));
+            cr_assert(eq(
+                int,
+                rpc_methods_add(&t, svcs[s], svcs[s]->methods[i].name, h_check, 0, (void *)svcs[s]),
+                0));
             total++;
         }
     }
@@ -105,8 +117,7 @@ Test(rpc_method, many_methods_sorted_lookup)
     for (size_t s = 0; s < 2; s++) {
         for (unsigned i = 0; i < svcs[s]->n_methods; i++) {
             char path[256];
-            int n = snprintf(path, sizeof(path), "/%s/%s", svcs[s]->name,
-                             svcs[s]->methods[i].name);
+            int n = snprintf(path, sizeof(path), "/%s/%s", svcs[s]->name, svcs[s]->methods[i].name);
             const rpc_method *m = rpc_methods_find(&t, path, (size_t)n);
             cr_assert(not(eq(ptr, (void *)m, NULL)), "%s", path);
             cr_assert(eq(str, m->path, path));

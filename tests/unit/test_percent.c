@@ -23,9 +23,9 @@ static const struct {
     {"a\nb", "a%0Ab"},
     {"tab\there", "tab%09here"},
     {"\x1f\x7f", "%1F%7F"},
-    {"caf\xc3\xa9", "caf%C3%A9"},                 /* é */
-    {"\xe2\x82\xac 5", "%E2%82%AC 5"},             /* € */
-    {"\xf0\x9f\x98\x80", "%F0%9F%98%80"},         /* 😀 */
+    {"caf\xc3\xa9", "caf%C3%A9"},         /* é */
+    {"\xe2\x82\xac 5", "%E2%82%AC 5"},    /* € */
+    {"\xf0\x9f\x98\x80", "%F0%9F%98%80"}, /* 😀 */
     {"\xff", "%FF"},
 };
 

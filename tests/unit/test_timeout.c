@@ -58,11 +58,15 @@ struct bad_case {
 ParameterizedTestParameters(rpc_timeout, rejects_garbage)
 {
     static struct bad_case bad[] = {
-        {""},        {"S"},         {"1"},          {"12"},         {"123456789S"}, {"999999999H"},
-        {"-1S"},     {"+1S"},       {" 1S"},        {"1S "},        {"1 S"},        {"1s"},
-        {"1h"},      {"1x"},        {"1SS"},        {"1.5S"},       {"0x10S"},      {"S1"},
-        {"1\tS"},    {"1\nS"},      {"10000000000m"}, {"1us"},      {"1mS"},        {"\xff\xffS"},
-        {"12345678"}, {"1e3m"},     {"Infinity"},
+        {""},         {"S"},          {"1"},
+        {"12"},       {"123456789S"}, {"999999999H"},
+        {"-1S"},      {"+1S"},        {" 1S"},
+        {"1S "},      {"1 S"},        {"1s"},
+        {"1h"},       {"1x"},         {"1SS"},
+        {"1.5S"},     {"0x10S"},      {"S1"},
+        {"1\tS"},     {"1\nS"},       {"10000000000m"},
+        {"1us"},      {"1mS"},        {"\xff\xffS"},
+        {"12345678"}, {"1e3m"},       {"Infinity"},
     };
     return cr_make_param_array(struct bad_case, bad, sizeof(bad) / sizeof(bad[0]));
 }
