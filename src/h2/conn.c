@@ -60,9 +60,10 @@ void h2_conn_want_flush(h2_conn *c)
     uv_prepare_start(&c->flusher, on_flush);
 }
 
-/* Pulls frames from nghttp2 into the output buffer until it is empty or
- * the backlog is over the high-water mark, then writes. */
-static void flush(h2_conn *c)
+/* Pulls frames from nghttp2 into the output buffer until nghttp2 has
+ * nothing more or the backlog reached the high-water mark. Returns 1 when
+ * it stopped at the mark, 0 when nghttp2 is drained, -1 after closing. */
+static int pull_frames(h2_conn *c)
 {
     const uint8_t *p;
     ssize_t n;
@@ -72,19 +73,35 @@ static void flush(h2_conn *c)
         if (n < 0) {
             log_debug("conn %p: mem_send: %s", (void *)c, nghttp2_strerror((int)n));
             conn_close(c);
-            return;
+            return -1;
         }
         if (n == 0)
-            break;
+            return 0;
         if (net_conn_append(&c->net, p, (size_t)n) < 0) {
+            conn_close(c);
+            return -1;
+        }
+    }
+    return 1;
+}
+
+/* Moves nghttp2's output to the socket. When the socket takes a whole
+ * high-water batch at once (no write request, so no drain callback will
+ * follow), pulls again: stopping there stalled large answers until the
+ * peer happened to send something. */
+static void flush(h2_conn *c)
+{
+    int more;
+
+    do {
+        more = pull_frames(c);
+        if (more < 0)
+            return;
+        if (net_conn_flush(&c->net) < 0) {
             conn_close(c);
             return;
         }
-    }
-    if (net_conn_flush(&c->net) < 0) {
-        conn_close(c);
-        return;
-    }
+    } while (more && net_conn_backlog(&c->net) < NET_CONN_LOW_WATER);
     /* Stop reading while the peer does not read our answers. */
     net_conn_pause(&c->net, net_conn_backlog(&c->net) >= NET_CONN_HIGH_WATER);
     if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
