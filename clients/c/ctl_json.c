@@ -158,35 +158,13 @@ static struct json_object *field_to_json(const ProtobufCFieldDescriptor *f, cons
     return NULL;
 }
 
-static size_t elem_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    default:
-        return 4;
-    }
-}
-
 static struct json_object *repeated_to_json(const ProtobufCMessage *m,
                                             const ProtobufCFieldDescriptor *f)
 {
     const uint8_t *base = (const uint8_t *)m;
     size_t n = *(const size_t *)(base + f->quantifier_offset);
     const uint8_t *arr = *(const uint8_t *const *)(base + f->offset);
-    size_t size = elem_size(f->type);
+    size_t size = ctl_elem_size(f->type);
     struct json_object *a = json_object_new_array_ext((int)n);
 
     for (size_t i = 0; a && i < n; i++) {

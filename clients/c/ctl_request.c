@@ -50,7 +50,7 @@ ProtobufCMessage *ctl_msg_new(const ProtobufCMessageDescriptor *desc, arena *a)
     return m;
 }
 
-static size_t scalar_size(ProtobufCType t)
+size_t ctl_elem_size(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
@@ -321,7 +321,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, arena 
 static int store_scalar(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                         const union scalar *v, arena *a)
 {
-    size_t size = scalar_size(f->type);
+    size_t size = ctl_elem_size(f->type);
 
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
         return repeated_append(m, f, v, size, a);
