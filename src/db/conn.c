@@ -1,10 +1,8 @@
 /* One PostgreSQL connection: non-blocking connect, the start-up role check,
  * and one pipelined segment per call (settings + statements + Sync). See
  * conn.h for the state machine. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,17 +133,22 @@ static void on_notice(void *arg, const char *message)
               message);
 }
 
-/* Starts libpq's non-blocking connect; |hostaddr| (numeric, may be NULL)
- * spares libpq the blocking host name lookup. Returns 0 or -ECONNREFUSED
- * (the connection is then still registered: the caller closes it). */
-static int conn_begin(db_conn *c, const char *hostaddr)
+/* Starts libpq's non-blocking connect. |target| (may be NULL) replaces the
+ * conninfo's host list with resolved addresses, so libpq never does a
+ * blocking host name lookup. Returns 0 or -ECONNREFUSED (the connection
+ * is then still registered: the caller closes it). */
+static int conn_begin(db_conn *c, const struct db_hosts_target *target)
 {
-    static const char *const kw[] = {"options", "dbname", "application_name", "hostaddr", NULL};
+    static const char *const kw[] = {"options", "dbname", "application_name",
+                                     "host",    "hostaddr", "port", NULL};
     const char *vals[] = {"-c TimeZone=UTC -c DateStyle=ISO", c->pool->cfg->database_url,
-                          "arbiterd", hostaddr, NULL};
+                          "arbiterd", NULL, NULL, NULL, NULL};
 
-    if (hostaddr == NULL)
-        vals[3] = NULL; /* ends the keyword list before hostaddr */
+    if (target != NULL) {
+        vals[3] = target->host;
+        vals[4] = target->hostaddr;
+        vals[5] = target->port; /* NULL: the conninfo's port serves every entry */
+    }
     c->pg = PQconnectStartParams(kw, vals, 1);
     if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
         log_debug("db: connect: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
@@ -158,40 +161,47 @@ static int conn_begin(db_conn *c, const char *hostaddr)
     return 0;
 }
 
-/* The host name of the conninfo was resolved on the libuv thread pool. */
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* On the libuv thread pool: the blocking host name lookups. Reads only
+ * the pool's immutable host list and writes only this connection's
+ * target, which the loop does not touch while |resolving|. */
+static void resolve_work(uv_work_t *w)
 {
-    db_conn *c = container_of(req, db_conn, gai);
+    db_conn *c = container_of(w, db_conn, resolve);
+
+    c->resolve_rv = db_hosts_resolve(c->pool->hosts, db_hosts_lookup_system, &c->target);
+}
+
+/* The host names of the conninfo were resolved (or the lookup cancelled). */
+static void on_resolved(uv_work_t *w, int status)
+{
+    db_conn *c = container_of(w, db_conn, resolve);
     db_pool *p = c->pool;
-    char addr[INET6_ADDRSTRLEN] = "";
-    const void *a = NULL;
+    int rv = status < 0 ? status : c->resolve_rv;
 
     c->resolving = false;
-    if (status == 0 && res != NULL)
-        a = res->ai_family == AF_INET6
-                ? (const void *)&((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr
-                : (const void *)&((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
-    if (a != NULL)
-        inet_ntop(res->ai_family, a, addr, sizeof(addr));
-    uv_freeaddrinfo(res);
     if (c->state == DB_CONN_CLOSING) {
+        if (rv == 0)
+            db_hosts_target_deinit(&c->target);
         conn_free(c); /* closed while resolving */
         return;
     }
-    if (addr[0] != '\0')
-        log_debug("db: connection %" PRIu64 ": %s is %s", c->id, p->dns_host, addr);
-    if (addr[0] == '\0' || conn_begin(c, addr) < 0) {
-        if (addr[0] == '\0' && !p->down)
-            log_warn("db: cannot resolve %s: %s", p->dns_host,
-                     status < 0 ? uv_strerror(status) : "no address");
-        conn_close(c, "connect failed");
-        pool_connect_failed(p);
+    if (rv == 0) {
+        log_debug("db: connection %" PRIu64 ": trying %s (%zu address%s)", c->id,
+                  c->target.hostaddr, c->target.count, c->target.count == 1 ? "" : "es");
+        rv = conn_begin(c, &c->target);
+        db_hosts_target_deinit(&c->target); /* libpq copied the lists */
+        if (rv == 0)
+            return;
+    } else if (!p->down) {
+        log_warn("db: cannot resolve %s: %s", db_hosts_name(p->hosts),
+                 rv == -ENOMEM ? "out of memory" : "no address");
     }
+    conn_close(c, "connect failed");
+    pool_connect_failed(p);
 }
 
 int conn_open(db_pool *p)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     uint64_t lt = p->cfg->max_lifetime_ms;
     db_conn *c = calloc(1, sizeof(*c));
 
@@ -206,10 +216,10 @@ int conn_open(db_pool *p)
     list_push(&p->lists[DB_CONN_CONNECTING], &c->node);
     p->n[DB_CONN_CONNECTING]++;
     p->n_conns++;
-    if (p->dns_host != NULL) {
-        /* libpq would resolve the name inside PQconnectStartParams, blocking
-         * the loop: resolve on the thread pool and pass hostaddr instead. */
-        if (uv_getaddrinfo(p->loop, &c->gai, on_resolved, p->dns_host, NULL, &hints) == 0) {
+    if (p->hosts != NULL) {
+        /* libpq would resolve the names inside PQconnectStartParams,
+         * blocking the loop: resolve on the thread pool instead. */
+        if (uv_queue_work(p->loop, &c->resolve, resolve_work, on_resolved) == 0) {
             c->resolving = true;
             return 0;
         }
@@ -652,7 +662,7 @@ void conn_close(db_conn *c, const char *why)
     }
     if (c->resolving) {
         /* freed by on_resolved(), which always runs (UV_ECANCELED at worst) */
-        uv_cancel((uv_req_t *)&c->gai);
+        uv_cancel((uv_req_t *)&c->resolve);
     } else if (c->poll != NULL) {
         uv_poll_stop(&c->poll->handle);
         uv_close((uv_handle_t *)&c->poll->handle, on_conn_poll_closed);

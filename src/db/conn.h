@@ -1,6 +1,6 @@
 /* Private to src/db/: one PostgreSQL connection and its state machine.
  *
- *   CONNECTING (uv_getaddrinfo when the host is a name, then PQconnectPoll)
+ *   CONNECTING (host names resolved on the thread pool, then PQconnectPoll)
  *     --PQconnectPoll OK--> CHECKING --check passed--> IDLE
  *   IDLE --conn_start(txn)--> BUSY --Sync result--> IDLE (via the pool)
  *   any --error / close--> CLOSING --uv_close done--> freed
@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "db/db_priv.h"
+#include "db/hosts.h"
 
 enum db_conn_state {
     DB_CONN_CONNECTING, /* PQconnectPoll in progress */
@@ -70,8 +71,10 @@ typedef struct db_conn {
     bool check_failed; /* the start-up role check refused this role */
     bool sync_seen;
     struct db_cancel_req *cancel; /* owned by the work queue while set */
-    uv_getaddrinfo_t gai;         /* host name lookup (pool->dns_host) */
-    bool resolving;               /* gai in flight: free only in its callback */
+    uv_work_t resolve;              /* host name lookup (pool->hosts) on the thread pool */
+    struct db_hosts_target target;  /* its result, owned until conn_begin() copied it */
+    int resolve_rv;
+    bool resolving;                 /* lookup in flight: free only in its callback */
 } db_conn;
 
 #endif

@@ -1,7 +1,6 @@
 /* The pool: connection lists, the FIFO wait queue, recovery with backoff,
  * housekeeping, statistics. The per-connection protocol work lives in
  * conn.c; both share pool_priv.h. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -29,59 +28,24 @@ uint64_t pool_rand(db_pool *p)
     return p->rng * 2685821657736338717ull;
 }
 
-/* True for a host libpq can use without a name lookup: a socket directory,
- * an abstract socket or a numeric address. */
-static bool host_is_literal(const char *h)
-{
-    unsigned char buf[sizeof(struct in6_addr)];
-
-    return h[0] == '/' || h[0] == '@' || inet_pton(AF_INET, h, buf) == 1 ||
-           inet_pton(AF_INET6, h, buf) == 1;
-}
-
-/* The host name the pool must resolve itself (one host, no hostaddr), or
- * NULL. Multi-host lists are left to libpq. */
-static char *dns_host(const PQconninfoOption *opts)
-{
-    const char *host = NULL, *hostaddr = NULL;
-
-    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "hostaddr") == 0)
-            hostaddr = o->val;
-    }
-    if (host == NULL || host[0] == '\0')
-        host = getenv("PGHOST");
-    if (hostaddr == NULL || hostaddr[0] == '\0')
-        hostaddr = getenv("PGHOSTADDR");
-    if (host == NULL || host[0] == '\0' || (hostaddr != NULL && hostaddr[0] != '\0') ||
-        strchr(host, ',') != NULL || host_is_literal(host))
-        return NULL;
-    return strdup(host);
-}
-
 int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_events *events,
                 db_pool **out)
 {
     db_pool *p;
-    PQconninfoOption *opts;
-    char *err = NULL;
+    db_hosts *hosts;
+    int rv;
 
     if (cfg->database_url == NULL)
         return -EINVAL;
-    opts = PQconninfoParse(cfg->database_url, &err);
-    if (opts == NULL) {
-        PQfreemem(err);
-        return err != NULL ? -EINVAL : -ENOMEM;
-    }
+    rv = db_hosts_parse(cfg->database_url, &hosts);
+    if (rv < 0)
+        return rv;
     p = calloc(1, sizeof(*p));
     if (p == NULL) {
-        PQconninfoFree(opts);
+        db_hosts_free(hosts);
         return -ENOMEM;
     }
-    p->dns_host = dns_host(opts);
-    PQconninfoFree(opts);
+    p->hosts = hosts;
     p->loop = loop;
     p->cfg = cfg;
     if (events != NULL)
@@ -532,7 +496,7 @@ void db_pool_free(db_pool *p)
 {
     if (p == NULL)
         return;
-    free(p->dns_host);
+    db_hosts_free(p->hosts);
     free(p);
 }
 

@@ -43,9 +43,10 @@ struct db_pool_events {
  * connections, at least one; an unreachable database is retried with
  * backoff 100 ms .. 5 s, not an error). Serving starts false and turns true
  * (serving_changed) when the first connection passed the role check; every
- * new connection runs that check. A single host name in the conninfo is
- * resolved on the libuv thread pool (libpq would block the loop doing it);
- * sockets, numeric addresses and multi-host lists go to libpq as given. |events| is copied; |cfg|
+ * new connection runs that check. Host names of the conninfo (one or a
+ * list) are resolved on the libuv thread pool, since libpq would block the
+ * loop doing it, and every address is tried in order (db/hosts.h); socket
+ * directories and numeric addresses need no lookup. |events| is copied; |cfg|
  * and |loop| are borrowed for the pool's life. Returns 0, -EINVAL for a missing or bad conninfo, or
  * -ENOMEM. */
 int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_events *events,

@@ -32,7 +32,7 @@ struct db_pool {
     uint64_t tick_ms;
     uint64_t next_conn_id;
     uint64_t rng;
-    char *dns_host; /* owned: a host name libpq would resolve blocking, or NULL */
+    db_hosts *hosts; /* owned: the conninfo's host list when it has names, else NULL */
     /* health */
     bool ever_ok; /* a connection passed the check once */
     bool down;    /* connecting fails and nothing is live */

@@ -101,17 +101,17 @@ def future_code(f):
 
 
 class TcpToUnixProxy:
-    """Forwards 127.0.0.1:<port> to the cluster's Unix socket, so a test can
+    """Forwards <bind>:<port> to the cluster's Unix socket, so a test can
     use a host *name* (localhost) in --database-url although the cluster
     listens on a Unix socket only. PostgreSQL sees local connections."""
 
-    def __init__(self):
+    def __init__(self, bind="127.0.0.1"):
         import socket
         import threading
         url = dict(kv.split("=", 1) for kv in harness.database_url().split())
         self.unix_path = os.path.join(url["host"], ".s.PGSQL.%s" % url.get("port", "5432"))
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind(("127.0.0.1", 0))
+        self.listener.bind((bind, 0))
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.closed = False

@@ -3,7 +3,10 @@ superuser refuses to start (exit code 2) with a message that says why and how
 to fix it; --allow-rls-bypass starts with a warning; an unreachable database
 does not stop the server from starting: Health says NOT_SERVING until the
 database is there."""
+import os
+import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -95,6 +98,37 @@ class HostNames(unittest.TestCase):
                 self.assertEqual(len(dbtest.arbiterd_backends()), 2)
         finally:
             proxy.close()
+
+    def test_every_address_of_a_name_is_tried(self):
+        """Issue 7: in a fresh Debian root "localhost" is ::1 first; the pool
+        handed libpq only the first address and retried it forever. Here a
+        name has two addresses (an /etc/hosts of its own, bind-mounted in a
+        private mount namespace): the first refuses, the second is the
+        proxy. The pool must get through."""
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            self.skipTest("needs root and unshare for a private /etc/hosts")
+        with tempfile.NamedTemporaryFile("w", suffix=".hosts") as hosts:
+            hosts.write("127.0.0.2 twoaddr.arbiter.test\n127.0.0.1 twoaddr.arbiter.test\n")
+            hosts.flush()
+            os.chmod(hosts.name, 0o644)
+            wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                       'mount --bind "$0" /etc/hosts && exec "$@"', hosts.name]
+            order = subprocess.run(
+                wrapper + ["/usr/bin/python3", "-c",
+                           "import socket; print(' '.join(a[4][0] for a in socket.getaddrinfo("
+                           "'twoaddr.arbiter.test', 1, type=socket.SOCK_STREAM)))"],
+                check=True, capture_output=True, text=True).stdout.split()
+            self.assertEqual(sorted(order), ["127.0.0.1", "127.0.0.2"], order)
+            proxy = dbtest.TcpToUnixProxy(bind=order[-1])  # the first address refuses
+            try:
+                with dbtest.ArbiterServer(["--pool-min", "2"], wrapper=wrapper,
+                                          database=proxy.url("twoaddr.arbiter.test")) as s:
+                    c = dbtest.Client(s)
+                    c.wait_health(SERVING)
+                    self.assertEqual(c.probe(SETTINGS, tenant="second").tenant, "second")
+                    self.assertEqual(len(dbtest.arbiterd_backends()), 2)
+            finally:
+                proxy.close()
 
     def test_unresolvable_host_is_not_serving_and_responsive(self):
         url = "host=no-such-host.invalid port=5432 dbname=arbiter user=arbiter_app"
