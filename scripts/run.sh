@@ -7,12 +7,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 root=$PWD
+. scripts/lib.sh
 
 scripts/setup-deps.sh
 if [ ! -f build/build.ninja ]; then
-    meson setup build >/dev/null
+    meson_setup build
 fi
-ninja -C build >/dev/null
+step var/log/build.ninja.log ninja -C build
 
 data_dir=$root/var/pg
 # As root, PostgreSQL runs as an unprivileged user, which must be able to

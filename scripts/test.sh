@@ -6,17 +6,13 @@
 # usage: scripts/test.sh [extra meson test args]
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 scripts/setup-deps.sh
 
 setup() { # builddir, options...
-    dir=$1; shift
-    if [ -f "$dir/build.ninja" ]; then
-        meson configure "$dir" "$@" >/dev/null
-    else
-        meson setup "$dir" "$@" >/dev/null
-    fi
-    ninja -C "$dir"
+    meson_setup "$@"
+    step "var/log/$1.ninja.log" ninja -C "$1"
 }
 
 setup build -Dwerror=true
