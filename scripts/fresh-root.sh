@@ -54,6 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xf "$cache"
+# The tarball's "." is debootstrap's mktemp directory (0700): without this,
+# no other user (PostgreSQL's) could reach anything in the root.
+chmod 755 "$root"
 
 if [ -f /etc/apt/sources.list.d/debian.sources ]; then
     cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/"
