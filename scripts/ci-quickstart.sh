@@ -104,7 +104,7 @@ expect_for() {
     *RegisterAgent*) echo '"name": "a1"' ;;
     *ListAgents*) echo '"a1"' ;;
     *GetPoolStats*) echo '"database_reachable": true' ;;
-    *" list"*) echo 'AgentRegistry.RegisterAgent' ;;
+    *" list"*) echo 'RegisterAgent(arbiter.v1.RegisterAgentRequest)' ;;
     *example.py*) echo 'unregistered' ;;
     *example.js*) echo 'unregistered' ;;
     *) echo '' ;;

@@ -113,11 +113,17 @@ class HostNames(unittest.TestCase):
             os.chmod(hosts.name, 0o644)
             wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                        'mount --bind "$0" /etc/hosts && exec "$@"', hosts.name]
-            order = subprocess.run(
+            probe = subprocess.run(
                 wrapper + ["/usr/bin/python3", "-c",
                            "import socket; print(' '.join(a[4][0] for a in socket.getaddrinfo("
                            "'twoaddr.arbiter.test', 1, type=socket.SOCK_STREAM)))"],
-                check=True, capture_output=True, text=True).stdout.split()
+                capture_output=True, text=True)
+            if probe.returncode != 0:
+                # In a chroot "/" is no mount point, so a private mount
+                # namespace cannot be made; there test_host_name_is_resolved_
+                # and_used covers it ("localhost" is ::1, then 127.0.0.1).
+                self.skipTest("no private mount namespace here: " + probe.stderr.strip())
+            order = probe.stdout.split()
             self.assertEqual(sorted(order), ["127.0.0.1", "127.0.0.2"], order)
             proxy = dbtest.TcpToUnixProxy(bind=order[-1])  # the first address refuses
             try:
