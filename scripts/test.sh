@@ -2,7 +2,8 @@
 # Sets up and runs the whole test suite: installs what is missing, builds
 # with -Werror, runs every meson test (unit tests, then the integration
 # tests, each against its own throwaway PostgreSQL, the real arbiterd and
-# real clients), then the unit tests again under AddressSanitizer + UBSan.
+# real clients), then the unit tests and the out-of-memory test (with a
+# database) again under AddressSanitizer + UBSan.
 # usage: scripts/test.sh [extra meson test args]
 set -eu
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ status=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || status=1
 
 setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
-meson test -C build-asan --suite unit --print-errorlogs || status=1
+meson test -C build-asan --suite unit --suite oom --print-errorlogs || status=1
 
 # One plain summary line over both runs.
 /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'

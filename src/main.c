@@ -67,7 +67,7 @@ static int serve(const struct cfg *cfg)
     signal(SIGPIPE, SIG_IGN); /* write errors arrive as EPIPE instead */
     if (uv_loop_init(&loop) != 0)
         return 1;
-    init_rv = rv = server_init(&srv, &loop, cfg);
+    init_rv = rv = server_init(&srv, &loop, cfg, NULL);
     if (rv == -EINVAL)
         fprintf(stderr, "arbiterd: --database-url: not a valid libpq conninfo string or URI\n");
     if (rv == 0) {

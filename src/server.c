@@ -17,12 +17,10 @@
 #include <unistd.h>
 
 #include "db/pool.h"
-#include "h2/conn.h"
+#include "metrics.h"
 #include "net/conn.h"
 #include "net/listener.h"
 #include "net/metrics.h"
-#include "server_priv.h"
-#include "services/services.h"
 #include "util/list.h"
 #include "util/log.h"
 
@@ -42,12 +40,26 @@ struct server_priv {
     bool served; /* listened at some point: shutdown is worth logging */
 };
 
+static void check_done(struct server *srv);
+
+/* Tells every service that has a hook; services know nothing of each
+ * other or of the server. */
+static void each_service_serving(struct server *srv, bool serving)
+{
+    size_t n;
+    const struct svc_service *const *all = svc_services(&n);
+
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->serving_changed)
+            all[i]->serving_changed(&srv->env, serving);
+}
+
 static void on_pool_serving(void *data, bool serving)
 {
     struct server *srv = data;
 
     log_info("database %s", serving ? "reachable: SERVING" : "unreachable: NOT_SERVING");
-    svc_health_set_serving(srv, serving);
+    each_service_serving(srv, serving);
 }
 
 static void on_pool_fatal(void *data, const char *why)
@@ -55,19 +67,20 @@ static void on_pool_fatal(void *data, const char *why)
     server_fatal(data, 2, why);
 }
 
-static int register_services(struct server *srv)
+static int start_services(struct server *srv)
 {
-    int rv = svc_health_register(srv);
+    size_t n;
+    const struct svc_service *const *all = svc_services(&n);
 
-    if (rv == 0)
-        rv = svc_agent_registry_register(srv);
-    if (rv == 0)
-        rv = svc_admin_register(srv);
-    if (rv == 0 && srv->cfg->enable_test_service)
-        rv = svc_testing_register(srv);
-    if (rv == 0 && srv->cfg->enable_test_service)
-        rv = svc_testing_db_register(srv);
-    return rv;
+    for (size_t i = 0; i < n; i++) {
+        int rv = all[i]->start(&srv->env);
+
+        if (rv < 0) {
+            log_error("cannot start the %s service: %s", all[i]->name, strerror(-rv));
+            return rv;
+        }
+    }
+    return 0;
 }
 
 static int create_pool(struct server *srv)
@@ -85,23 +98,27 @@ static int create_pool(struct server *srv)
         return 0;
     }
     ev.data = srv;
-    rv = db_pool_new(srv->loop, srv->cfg, &ev, &srv->pool);
-    if (rv == -ENOSYS) {
-        log_warn("this build has no database pool; database calls answer UNAVAILABLE");
-        srv->pool = NULL;
-        return 0;
-    }
+    rv = db_pool_new(srv->loop, srv->cfg, &ev, srv->mem, &srv->pool);
     if (rv < 0) {
         /* -EINVAL (a bad conninfo) is reported by main() as a bad flag. */
         if (rv != -EINVAL)
             log_error("cannot create the database pool: %s", strerror(-rv));
         return rv;
     }
-    svc_health_set_serving(srv, db_pool_serving(srv->pool));
+    srv->env.pool = srv->pool;
+    each_service_serving(srv, db_pool_serving(srv->pool));
     return 0;
 }
 
-int server_init(struct server *srv, uv_loop_t *loop, const struct cfg *cfg)
+static void on_conn_closed(void *data)
+{
+    struct server *srv = data;
+
+    srv->rpc.stats.open_connections--;
+    check_done(srv);
+}
+
+int server_init(struct server *srv, uv_loop_t *loop, const struct cfg *cfg, alloc *mem)
 {
     struct server_priv *p;
     int rv;
@@ -109,9 +126,9 @@ int server_init(struct server *srv, uv_loop_t *loop, const struct cfg *cfg)
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
     srv->cfg = cfg;
-    srv->uid = getuid();
-    srv->started_at_ms = uv_now(loop);
-    rpc_methods_init(&srv->methods);
+    srv->mem = mem;
+    rpc_server_init(&srv->rpc, loop, cfg->max_message_bytes, getuid(), mem);
+    svc_env_init(&srv->env, loop, cfg, &srv->rpc);
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
@@ -119,19 +136,56 @@ int server_init(struct server *srv, uv_loop_t *loop, const struct cfg *cfg)
     list_init(&p->conns);
     uv_timer_init(loop, &p->timer);
     p->timer.data = srv;
-    rv = register_services(srv);
-    if (rv < 0) {
-        log_error("cannot register services: %s", strerror(-rv));
-        return rv;
-    }
+    srv->h2 = (h2_config){
+        .loop = loop,
+        .max_concurrent_streams = cfg->max_concurrent_streams,
+        .stream_ops = rpc_server_stream_ops(),
+        .stream_data = &srv->rpc,
+        .rbuf = p->rbuf,
+        .rbuf_len = sizeof(p->rbuf),
+        .conn_closed = on_conn_closed,
+        .conn_data = srv,
+    };
+    rv = start_services(srv);
+    if (rv < 0)
+        return rv == -EINVAL ? -EPROTO : rv;
     return create_pool(srv);
+}
+
+static int add_conn(struct server *srv, uv_stream_t *listener, int fd)
+{
+    struct server_priv *p = srv->priv;
+    int rv = listener ? h2_conn_accept(&srv->h2, listener, &p->conns)
+                      : h2_conn_adopt(&srv->h2, fd, &p->conns);
+
+    if (rv == 0)
+        srv->rpc.stats.open_connections++;
+    return rv;
+}
+
+int server_adopt(struct server *srv, int fd)
+{
+    return add_conn(srv, NULL, fd);
+}
+
+unsigned server_connections(const struct server *srv)
+{
+    return srv->rpc.stats.open_connections;
+}
+
+static char *render_metrics(void *data, size_t *len)
+{
+    struct server *srv = data;
+
+    return metrics_render(&srv->rpc.stats,
+                          (double)(uv_now(srv->loop) - srv->env.started_at_ms) / 1000.0, srv->pool,
+                          len);
 }
 
 static void on_connection(net_listener *l)
 {
     struct server *srv = l->data;
-    struct server_priv *p = srv->priv;
-    int rv = h2_conn_accept(srv, (uv_stream_t *)&l->pipe, &p->conns);
+    int rv = add_conn(srv, (uv_stream_t *)&l->pipe, -1);
 
     if (rv < 0)
         log_warn("cannot accept a connection: %s", strerror(-rv));
@@ -152,7 +206,8 @@ int server_listen(struct server *srv, char *err, size_t errlen)
     p->listening = true;
     p->served = true;
     if (srv->cfg->metrics_listen) {
-        rv = net_metrics_open(srv, srv->cfg->metrics_listen, &p->metrics, err, errlen);
+        rv = net_metrics_open(srv->loop, srv->cfg->metrics_listen, render_metrics, srv, &p->metrics,
+                              err, errlen);
         if (rv < 0)
             return rv;
     }
@@ -204,11 +259,6 @@ static void check_done(struct server *srv)
         finish(srv);
 }
 
-static void cancel_calls(h2_conn *c)
-{
-    h2_conn_cancel_calls(c, RPC_UNAVAILABLE, "server is shutting down");
-}
-
 static void on_force_close(uv_timer_t *t)
 {
     struct server *srv = t->data;
@@ -225,7 +275,7 @@ static void on_grace_over(uv_timer_t *t)
 
     log_info("shutdown timeout: answering the calls still running UNAVAILABLE");
     p->phase = PHASE_CANCELLING;
-    each_conn(srv, cancel_calls);
+    rpc_server_cancel_calls(&srv->rpc, RPC_UNAVAILABLE, "server is shutting down");
     uv_timer_start(&p->timer, on_force_close, FORCE_CLOSE_MS, 0);
 }
 
@@ -241,6 +291,16 @@ static void on_goaway_due(uv_timer_t *t)
     uv_timer_start(&p->timer, on_grace_over, grace, 0);
 }
 
+static void each_service_shutdown(struct server *srv)
+{
+    size_t n;
+    const struct svc_service *const *all = svc_services(&n);
+
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->shutdown)
+            all[i]->shutdown(&srv->env);
+}
+
 void server_shutdown(struct server *srv)
 {
     struct server_priv *p = srv->priv;
@@ -254,7 +314,7 @@ void server_shutdown(struct server *srv)
     if (p->listening)
         net_listener_close(&p->listener); /* stop accepting, remove the socket file */
     p->listening = false;
-    svc_health_shutdown(srv);
+    each_service_shutdown(srv);
     each_conn(srv, h2_conn_shutdown_notice);
     uv_timer_start(&p->timer, on_goaway_due, GOAWAY_DELAY_MS, 0);
     check_done(srv);
@@ -269,7 +329,7 @@ void server_shutdown_now(struct server *srv)
         return;
     log_warn("second signal: closing every connection now");
     p->phase = PHASE_CANCELLING;
-    each_conn(srv, cancel_calls);
+    rpc_server_cancel_calls(&srv->rpc, RPC_UNAVAILABLE, "server is shutting down");
     each_conn(srv, h2_conn_close);
     check_done(srv);
 }
@@ -281,39 +341,18 @@ void server_fatal(struct server *srv, int exit_code, const char *why)
     server_shutdown(srv);
 }
 
-void server_conn_gone(struct server *srv)
-{
-    check_done(srv);
-}
-
-unsigned char *server_read_buffer(struct server *srv, size_t *len)
-{
-    struct server_priv *p = srv->priv;
-
-    *len = sizeof(p->rbuf);
-    return p->rbuf;
-}
-
-int server_is_shutting_down(const struct server *srv)
-{
-    const struct server_priv *p = srv->priv;
-    return p->phase != PHASE_RUNNING;
-}
-
 void server_deinit(struct server *srv)
 {
-    svc_health_free(srv);
+    size_t n;
+    const struct svc_service *const *all = svc_services(&n);
+
+    for (size_t i = n; i-- > 0;)
+        if (all[i]->stop)
+            all[i]->stop(&srv->env);
+    svc_env_deinit(&srv->env);
     db_pool_free(srv->pool);
     srv->pool = NULL;
-    rpc_methods_deinit(&srv->methods);
+    rpc_server_deinit(&srv->rpc);
     free(srv->priv);
     srv->priv = NULL;
-}
-
-void server_count_call(struct server *srv, rpc_status status)
-{
-    if ((unsigned)status < RPC_STATUS_COUNT)
-        srv->stats.calls_by_status[status]++;
-    srv->stats.calls_total++;
-    srv->stats.calls_in_flight--;
 }

@@ -429,7 +429,7 @@ static int cmd_call(const struct ctl_opts *o)
                 rv == -ESRCH ? "no such method" : "unknown service in", o->pos[1]);
         return EXIT_USAGE;
     }
-    arena_init(&a, 0);
+    arena_init(&a, 0, NULL);
     req = ctl_msg_new(m->input, &a);
     for (size_t i = 2; req && i < o->n_pos; i++) {
         rv = ctl_msg_assign(req, o->pos[i], &a, err, sizeof err);

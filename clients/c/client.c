@@ -24,7 +24,7 @@
 #include "rpc/base64.h"
 #include "rpc/frame.h"
 #include "rpc/percent.h"
-#include "rpc/status.h"
+#include "util/status.h"
 
 /* Largest response message accepted (the server's default limit is 4 MiB,
  * but it can be raised). */

@@ -45,10 +45,6 @@ int ctl_service_hidden(const ProtobufCServiceDescriptor *s);
 int ctl_resolve_method(const char *name, const ProtobufCServiceDescriptor **service,
                        const ProtobufCMethodDescriptor **method);
 
-/* The size of one element of a repeated field of type |t| in a protobuf-c
- * message (the stride of its array). */
-size_t ctl_elem_size(ProtobufCType t);
-
 /* Allocates an initialised (all defaults) message of type |desc| in |a|.
  * Returns NULL when out of memory. */
 ProtobufCMessage *ctl_msg_new(const ProtobufCMessageDescriptor *desc, arena *a);

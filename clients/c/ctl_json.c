@@ -10,6 +10,7 @@
 
 #include "ctl.h"
 #include "rpc/base64.h"
+#include "util/pbtype.h"
 
 static struct json_object *field_to_json(const ProtobufCFieldDescriptor *f, const void *v);
 
@@ -164,7 +165,7 @@ static struct json_object *repeated_to_json(const ProtobufCMessage *m,
     const uint8_t *base = (const uint8_t *)m;
     size_t n = *(const size_t *)(base + f->quantifier_offset);
     const uint8_t *arr = *(const uint8_t *const *)(base + f->offset);
-    size_t size = ctl_elem_size(f->type);
+    size_t size = pbtype_size(f->type);
     struct json_object *a = json_object_new_array_ext((int)n);
 
     for (size_t i = 0; a && i < n; i++) {

@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "rpc/base64.h"
 #include "timestamp.pb-c.h"
+#include "util/pbtype.h"
 
 /* A scalar value parsed from text, before it is stored in a message. */
 union scalar {
@@ -48,30 +49,6 @@ ProtobufCMessage *ctl_msg_new(const ProtobufCMessageDescriptor *desc, arena *a)
     if (m)
         desc->message_init(m);
     return m;
-}
-
-size_t ctl_elem_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return 8;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(ProtobufCMessage *);
-    default:
-        return 4; /* int32, sint32, sfixed32, uint32, fixed32, float, enum */
-    }
 }
 
 /* Finds |name| in |desc|, trying lowerCamelCase → snake_case too. */
@@ -321,7 +298,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, arena 
 static int store_scalar(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                         const union scalar *v, arena *a)
 {
-    size_t size = ctl_elem_size(f->type);
+    size_t size = pbtype_size(f->type);
 
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
         return repeated_append(m, f, v, size, a);

@@ -10,7 +10,6 @@
 #include "db/pool_priv.h"
 #include "util/log.h"
 
-#define SETTINGS_NAME "arbiter_settings"
 /* The first column reads the tenant before this call sets it: anything but
  * NULL (never set on this connection) or '' (reverted at the last Sync)
  * means a setting leaked from an earlier call, and the connection is
@@ -31,6 +30,9 @@
     "AND pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER')) "                                    \
     "FROM pg_catalog.pg_roles r WHERE r.rolname = current_user"
 
+static const db_stmt settings_stmt = {
+    .name = "arbiter_settings", .sql = SETTINGS_SQL, .nparams = 4};
+
 struct db_cancel_req {
     uv_work_t work;
     PGcancel *cancel; /* owned */
@@ -48,9 +50,9 @@ static void conn_free(db_conn *c)
     PQfinish(c->pg);
     list_remove(&c->node);
     p->n[c->state]--;
-    free(c->prepared);
+    alloc_free(p->mem, c->prepared);
     free(c);
-    pool_conn_freed(p);
+    db_pool_conn_freed(p);
 }
 
 static void on_poll_closed_free(uv_handle_t *h)
@@ -114,13 +116,13 @@ static int conn_flush(db_conn *c)
     return conn_watch(c, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
 }
 
-static void conn_expect(db_conn *c, enum db_expect_kind kind, int item, const char *name)
+static void conn_expect(db_conn *c, enum db_expect_kind kind, int item, const db_stmt *stmt)
 {
     struct db_expect *e = &c->expect[c->nexpect++];
 
     e->kind = (unsigned char)kind;
     e->item = (unsigned char)item;
-    e->name = name;
+    e->stmt = stmt;
 }
 
 /* Server notices would go to stderr by default, possibly with row data:
@@ -139,10 +141,15 @@ static void on_notice(void *arg, const char *message)
  * is then still registered: the caller closes it). */
 static int conn_begin(db_conn *c, const struct db_hosts_target *target)
 {
-    static const char *const kw[] = {"options", "dbname", "application_name",
-                                     "host",    "hostaddr", "port", NULL};
-    const char *vals[] = {"-c TimeZone=UTC -c DateStyle=ISO", c->pool->cfg->database_url,
-                          "arbiterd", NULL, NULL, NULL, NULL};
+    static const char *const kw[] = {"options", "dbname", "application_name", "host", "hostaddr",
+                                     "port",    NULL};
+    const char *vals[] = {"-c TimeZone=UTC -c DateStyle=ISO",
+                          c->pool->cfg->database_url,
+                          "arbiterd",
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL};
 
     if (target != NULL) {
         vals[3] = target->host;
@@ -196,11 +203,11 @@ static void on_resolved(uv_work_t *w, int status)
         log_warn("db: cannot resolve %s: %s", db_hosts_name(p->hosts),
                  rv == -ENOMEM ? "out of memory" : "no address");
     }
-    conn_close(c, "connect failed");
-    pool_connect_failed(p);
+    db_conn_close(c, "connect failed");
+    db_pool_connect_failed(p);
 }
 
-int conn_open(db_pool *p)
+int db_conn_open(db_pool *p)
 {
     uint64_t lt = p->cfg->max_lifetime_ms;
     db_conn *c = calloc(1, sizeof(*c));
@@ -211,7 +218,7 @@ int conn_open(db_pool *p)
     c->id = ++p->next_conn_id;
     c->created_ms = uv_now(p->loop);
     /* lifetime jittered by +-10 % so connections do not expire together */
-    c->expires_ms = c->created_ms + lt - lt / 10 + (lt ? pool_rand(p) % (lt / 5 + 1) : 0);
+    c->expires_ms = c->created_ms + lt - lt / 10 + (lt ? db_pool_rand(p) % (lt / 5 + 1) : 0);
     c->state = DB_CONN_CONNECTING;
     list_push(&p->lists[DB_CONN_CONNECTING], &c->node);
     p->n[DB_CONN_CONNECTING]++;
@@ -223,11 +230,11 @@ int conn_open(db_pool *p)
             c->resolving = true;
             return 0;
         }
-        conn_close(c, "cannot start resolving");
+        db_conn_close(c, "cannot start resolving");
         return -EIO;
     }
     if (conn_begin(c, NULL) < 0) {
-        conn_close(c, "connect failed");
+        db_conn_close(c, "connect failed");
         return -ECONNREFUSED;
     }
     return 0;
@@ -247,7 +254,7 @@ static void conn_established(db_conn *c)
         p->lost_pending--;
         p->stats_reconnects++;
     }
-    pool_list_move(p, c, DB_CONN_CHECKING, false);
+    db_pool_list_move(p, c, DB_CONN_CHECKING, false);
     c->nexpect = c->iexpect = 0;
     if (PQsendQueryParams(c->pg, CHECK_SQL, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
         PQpipelineSync(c->pg) != 1) {
@@ -284,50 +291,54 @@ static void conn_connect_step(db_conn *c)
 
             log_warn("db: connecting failed: %.*s", (int)strcspn(msg, "\n"), msg);
         }
-        conn_close(c, "connect failed");
-        pool_connect_failed(p);
+        db_conn_close(c, "connect failed");
+        db_pool_connect_failed(p);
     }
 }
 
-static bool conn_has_prepared(const db_conn *c, const char *name)
+/* Whether |stmt| is prepared on |c|, or its Prepare is in this segment.
+ * Statements are known by address (db.h), which costs no string compare. */
+static bool conn_has_prepared(const db_conn *c, const db_stmt *stmt)
 {
     for (size_t i = 0; i < c->nprepared; i++)
-        if (strcmp(c->prepared[i], name) == 0)
+        if (c->prepared[i] == stmt)
             return true;
     for (int i = 0; i < c->nexpect; i++)
-        if (c->expect[i].kind == DB_EXP_PREPARE && strcmp(c->expect[i].name, name) == 0)
+        if (c->expect[i].kind == DB_EXP_PREPARE && c->expect[i].stmt == stmt)
             return true;
     return false;
 }
 
-static void conn_mark_prepared(db_conn *c, const char *name)
+static void conn_mark_prepared(db_conn *c, const db_stmt *stmt)
 {
     if (c->nprepared == c->cap_prepared) {
         size_t cap = c->cap_prepared ? c->cap_prepared * 2 : 16;
-        const char **v = realloc(c->prepared, cap * sizeof(*v));
+        const db_stmt **v = alloc_realloc(c->pool->mem, c->prepared, cap * sizeof(*v));
 
-        if (v == NULL)
-            return; /* it will be prepared again and fail: the conn is then closed */
+        if (v == NULL) {
+            c->poisoned = true; /* it would be prepared again and fail: start afresh */
+            return;
+        }
         c->prepared = v;
         c->cap_prepared = cap;
     }
-    c->prepared[c->nprepared++] = name;
+    c->prepared[c->nprepared++] = stmt;
 }
 
 /* Sends one statement (preparing it first when this connection has not). */
-static int send_stmt(db_conn *c, const char *name, const char *sql, int n, const char *const *v,
-                     int item, enum db_expect_kind kind)
+static int send_stmt(db_conn *c, const db_stmt *stmt, int n, const char *const *v, int item,
+                     enum db_expect_kind kind)
 {
     if (c->pool->cfg->no_prepared_statements) {
-        if (PQsendQueryParams(c->pg, sql, n, NULL, v, NULL, NULL, 0) != 1)
+        if (PQsendQueryParams(c->pg, stmt->sql, n, NULL, v, NULL, NULL, 0) != 1)
             return -EIO;
     } else {
-        if (!conn_has_prepared(c, name)) {
-            if (PQsendPrepare(c->pg, name, sql, 0, NULL) != 1)
+        if (!conn_has_prepared(c, stmt)) {
+            if (PQsendPrepare(c->pg, stmt->name, stmt->sql, 0, NULL) != 1)
                 return -EIO;
-            conn_expect(c, DB_EXP_PREPARE, 0, name);
+            conn_expect(c, DB_EXP_PREPARE, 0, stmt);
         }
-        if (PQsendQueryPrepared(c->pg, name, n, v, NULL, NULL, 0) != 1)
+        if (PQsendQueryPrepared(c->pg, stmt->name, n, v, NULL, NULL, 0) != 1)
             return -EIO;
     }
     conn_expect(c, kind, item, NULL);
@@ -350,8 +361,7 @@ static void call_timeout(const db_conn *c, uint64_t remaining, char *buf, size_t
 static int send_segment(db_conn *c, db_txn *t, uint64_t remaining)
 {
     char timeout[32];
-    const char *tenant = rpc_call_tenant(t->call), *user = rpc_call_user(t->call);
-    const char *session = rpc_call_session(t->call);
+    const char *tenant = t->ctx.tenant, *user = t->ctx.user, *session = t->ctx.session;
     const char *sv[4];
 
     call_timeout(c, remaining, timeout, sizeof(timeout));
@@ -362,13 +372,13 @@ static int send_segment(db_conn *c, db_txn *t, uint64_t remaining)
     c->nexpect = c->iexpect = 0;
     c->got_result = false;
     c->seg_failed = false;
-    if (send_stmt(c, SETTINGS_NAME, SETTINGS_SQL, 4, sv, 0, DB_EXP_SETTINGS) < 0)
+    if (send_stmt(c, &settings_stmt, 4, sv, 0, DB_EXP_SETTINGS) < 0)
         return -EIO;
     for (int i = 0; i < t->nitems; i++) {
         const struct db_txn_item *it = &t->items[i];
 
-        if (send_stmt(c, it->stmt->name, it->stmt->sql, it->nvalues,
-                      (const char *const *)it->values, i, DB_EXP_EXEC) < 0)
+        if (send_stmt(c, it->stmt, it->nvalues, (const char *const *)it->values, i, DB_EXP_EXEC) <
+            0)
             return -EIO;
     }
     if (PQpipelineSync(c->pg) != 1)
@@ -376,9 +386,9 @@ static int send_segment(db_conn *c, db_txn *t, uint64_t remaining)
     return conn_flush(c);
 }
 
-void conn_start(db_conn *c, db_txn *t)
+void db_conn_start(db_conn *c, db_txn *t)
 {
-    uint64_t remaining = rpc_call_remaining_ms(t->call);
+    uint64_t remaining = db_txn_remaining_ms(t, uv_now(c->pool->loop));
 
     if (remaining == 0) {
         db_txn_fail(t, RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded");
@@ -388,7 +398,7 @@ void conn_start(db_conn *c, db_txn *t)
     t->state = DB_TXN_RUNNING;
     t->conn = c;
     c->txn = t;
-    pool_list_move(c->pool, c, DB_CONN_BUSY, false);
+    db_pool_list_move(c->pool, c, DB_CONN_BUSY, false);
     if (send_segment(c, t, remaining) < 0)
         conn_lost(c, "sending failed");
 }
@@ -436,7 +446,7 @@ static void conn_check_result(db_conn *c, const PGresult *r)
         return;
     }
     c->check_failed = true;
-    pool_fatal(p, why);
+    db_pool_fatal(p, why);
 }
 
 static void conn_segment_error(db_conn *c, const struct db_expect *e, const PGresult *r)
@@ -447,7 +457,7 @@ static void conn_segment_error(db_conn *c, const struct db_expect *e, const PGre
     if (c->seg_failed)
         return;
     c->seg_failed = true;
-    pool_count_error(c->pool, ss);
+    db_pool_count_error(c->pool, ss);
     if (t == NULL) {
         if (c->state == DB_CONN_CHECKING)
             log_warn("db: connection check failed (SQLSTATE %s)", ss ? ss : "none");
@@ -461,10 +471,10 @@ static void conn_segment_error(db_conn *c, const struct db_expect *e, const PGre
      * DEALLOCATE behind our back, or a pooler in between): start afresh. */
     if (ss != NULL && strcmp(ss, "26000") == 0)
         c->poisoned = true;
-    db_txn_fail_sqlstate(t, ss);
+    db_txn_fail_sqlstate(t, ss, PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME));
     if (t->status == RPC_INTERNAL)
         log_warn("db: statement %s failed with SQLSTATE %s",
-                 e->kind == DB_EXP_EXEC ? t->items[e->item].stmt->name : SETTINGS_NAME,
+                 e->kind == DB_EXP_EXEC ? t->items[e->item].stmt->name : settings_stmt.name,
                  ss ? ss : "none");
 }
 
@@ -496,7 +506,7 @@ static void conn_take(db_conn *c, PGresult *r)
     } else if (e->kind == DB_EXP_CHECK) {
         conn_check_result(c, r);
     } else if (e->kind == DB_EXP_PREPARE) {
-        conn_mark_prepared(c, e->name);
+        conn_mark_prepared(c, e->stmt);
     } else if (e->kind == DB_EXP_SETTINGS) {
         conn_settings_result(c, r);
     } else if (c->txn != NULL && c->txn->items[e->item].res == NULL) {
@@ -522,16 +532,16 @@ static void conn_check_done(db_conn *c)
     db_pool *p = c->pool;
 
     if (c->check_failed) {
-        conn_close(c, "role refused");
+        db_conn_close(c, "role refused");
         return;
     }
     if (c->seg_failed) {
-        conn_close(c, "check failed");
-        pool_connect_failed(p);
+        db_conn_close(c, "check failed");
+        db_pool_connect_failed(p);
         return;
     }
-    pool_conn_established(p);
-    pool_conn_release(p, c);
+    db_pool_conn_established(p);
+    db_pool_conn_release(p, c);
 }
 
 /* The Sync result arrived: the segment is over. */
@@ -558,7 +568,7 @@ static void conn_segment_done(db_conn *c)
         c->sync_seen = true; /* released when the cancel request is done */
         return;
     }
-    pool_conn_release(c->pool, c);
+    db_pool_conn_release(c->pool, c);
 }
 
 /* Reads every result that is complete. May close or release |c|. */
@@ -637,16 +647,16 @@ static void conn_lost(db_conn *c, const char *why)
     if (was == DB_CONN_CLOSING)
         return;
     log_debug("db: connection %" PRIu64 " lost: %s", c->id, why);
-    conn_close(c, why);
+    db_conn_close(c, why);
     if (was == DB_CONN_CONNECTING || was == DB_CONN_CHECKING) {
-        pool_connect_failed(p);
+        db_pool_connect_failed(p);
         return;
     }
     p->lost_pending++;
-    pool_maintain(p);
+    db_pool_maintain(p);
 }
 
-void conn_close(db_conn *c, const char *why)
+void db_conn_close(db_conn *c, const char *why)
 {
     db_pool *p = c->pool;
     db_txn *t = c->txn;
@@ -655,7 +665,7 @@ void conn_close(db_conn *c, const char *why)
         return;
     log_debug("db: closing connection %" PRIu64 " (%s)", c->id, why);
     c->txn = NULL;
-    pool_list_move(p, c, DB_CONN_CLOSING, false);
+    db_pool_list_move(p, c, DB_CONN_CLOSING, false);
     if (c->cancel != NULL) {
         c->cancel->conn = NULL;
         c->cancel = NULL;
@@ -699,13 +709,13 @@ static void cancel_after(uv_work_t *w, int status)
         c->cancel = NULL;
         if (c->sync_seen && c->state == DB_CONN_BUSY) {
             c->sync_seen = false;
-            pool_conn_release(p, c);
+            db_pool_conn_release(p, c);
         }
     }
-    pool_cancel_finished(p);
+    db_pool_cancel_finished(p);
 }
 
-void conn_detach(db_conn *c)
+void db_conn_detach(db_conn *c)
 {
     db_pool *p = c->pool;
     struct db_cancel_req *req;

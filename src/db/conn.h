@@ -2,7 +2,7 @@
  *
  *   CONNECTING (host names resolved on the thread pool, then PQconnectPoll)
  *     --PQconnectPoll OK--> CHECKING --check passed--> IDLE
- *   IDLE --conn_start(txn)--> BUSY --Sync result--> IDLE (via the pool)
+ *   IDLE --db_conn_start(txn)--> BUSY --Sync result--> IDLE (via the pool)
  *   any --error / close--> CLOSING --uv_close done--> freed
  *
  * The pool keeps one list per state (its stats count CHECKING as connecting). The
@@ -34,9 +34,9 @@ enum db_expect_kind { DB_EXP_SETTINGS, DB_EXP_PREPARE, DB_EXP_EXEC, DB_EXP_CHECK
 
 /* One result the connection expects before the Sync, in send order. */
 struct db_expect {
-    unsigned char kind; /* enum db_expect_kind */
-    unsigned char item; /* statement index for EXEC */
-    const char *name;   /* statement name for PREPARE */
+    unsigned char kind;  /* enum db_expect_kind */
+    unsigned char item;  /* statement index for EXEC */
+    const db_stmt *stmt; /* the statement for PREPARE */
 };
 
 #define DB_CONN_MAX_EXPECT (2 + 2 * DB_TXN_MAX_STMTS)
@@ -59,7 +59,7 @@ typedef struct db_conn {
     uint64_t id;
     uint64_t created_ms, idle_since_ms, expires_ms;
     int backend_pid;
-    const char **prepared; /* owned array of borrowed static names */
+    const db_stmt **prepared; /* owned array of borrowed statements (by address) */
     size_t nprepared, cap_prepared;
     /* the segment in flight */
     db_txn *txn; /* borrowed; NULL when none or detached */
@@ -70,11 +70,11 @@ typedef struct db_conn {
     bool poisoned;     /* must not be reused (leaked settings, protocol confusion) */
     bool check_failed; /* the start-up role check refused this role */
     bool sync_seen;
-    struct db_cancel_req *cancel; /* owned by the work queue while set */
-    uv_work_t resolve;              /* host name lookup (pool->hosts) on the thread pool */
-    struct db_hosts_target target;  /* its result, owned until conn_begin() copied it */
+    struct db_cancel_req *cancel;  /* owned by the work queue while set */
+    uv_work_t resolve;             /* host name lookup (pool->hosts) on the thread pool */
+    struct db_hosts_target target; /* its result, owned until conn_begin() copied it */
     int resolve_rv;
-    bool resolving;                 /* lookup in flight: free only in its callback */
+    bool resolving; /* lookup in flight: free only in its callback */
 } db_conn;
 
 #endif

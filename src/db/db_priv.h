@@ -30,14 +30,15 @@ struct db_txn_item {
 
 struct db_txn {
     struct db_pool *pool; /* borrowed; NULL = no database */
-    rpc_call *call;       /* borrowed */
-    arena *arena;         /* borrowed: the call's */
+    db_ctx ctx;           /* copy; its pointers are borrowed */
+    arena *arena;         /* borrowed: ctx.arena */
     struct db_txn_item items[DB_TXN_MAX_STMTS];
     int nitems;
     enum db_txn_state state;
     bool failed; /* status/message are set */
     rpc_status status;
-    const char *message; /* static or arena */
+    const char *message;    /* static or arena */
+    const char *constraint; /* arena copy, or NULL */
     char sqlstate[6];
     db_done_fn done;
     void *data;
@@ -50,22 +51,30 @@ struct db_txn {
 };
 
 /* Records the first error of |t| (later ones are ignored). |sqlstate| may be
- * NULL. |message| must be static or live in the call's arena. */
+ * NULL. |message| must be static or live in the txn's arena. */
 void db_txn_fail(db_txn *t, rpc_status status, const char *sqlstate, const char *message);
 
 /* Fails |t| from a SQLSTATE with the mapped status and a generic message
- * that carries the SQLSTATE but never SQL text or row data. */
-void db_txn_fail_sqlstate(db_txn *t, const char *sqlstate);
+ * that carries the SQLSTATE but never SQL text or row data; |constraint|
+ * (may be NULL) is the violated constraint's name. */
+void db_txn_fail_sqlstate(db_txn *t, const char *sqlstate, const char *constraint);
 
-/* Runs the handler's |done| once (clearing the call's cancel hook first),
+/* Milliseconds until the txn's deadline at |now| (0 when past), or
+ * UINT64_MAX without one. */
+uint64_t db_txn_remaining_ms(const db_txn *t, uint64_t now);
+
+/* Sets or clears (|fn| NULL) the owner's cancel hook. */
+void db_txn_on_cancel(db_txn *t, db_cancel_fn fn);
+
+/* Runs the handler's |done| once (clearing the owner's cancel hook first),
  * then clears the results. |t| must not be used by the pool afterwards. */
 void db_txn_complete(db_txn *t);
 
-/* Drops the results collected so far (a cancelled call). */
+/* Drops the results collected so far (a cancelled owner). */
 void db_txn_clear_results(db_txn *t);
 
 /* pool.c: queues or dispatches |t|; the pool completes it exactly once
- * unless the call is cancelled first. */
+ * unless the owner gives up first. */
 void db_pool_submit(struct db_pool *pool, db_txn *t);
 
 /* A generic client-safe message for a status, e.g. "already exists". */

@@ -13,10 +13,10 @@
 
 /* One entry of the conninfo's host list. */
 struct host_entry {
-    char *host;    /* owned */
-    char *port;    /* owned; NULL when one port (or none) serves every entry */
-    bool is_name;  /* needs a lookup */
-    bool numeric;  /* an IPv4/IPv6 literal: passed as hostaddr too */
+    char *host;   /* owned */
+    char *port;   /* owned; NULL when one port (or none) serves every entry */
+    bool is_name; /* needs a lookup */
+    bool numeric; /* an IPv4/IPv6 literal: passed as hostaddr too */
 };
 
 struct db_hosts {
@@ -215,8 +215,7 @@ const char *db_hosts_name(const db_hosts *h)
     return "";
 }
 
-int db_hosts_lookup_system(const char *name, char (*addrs)[DB_HOST_ADDR_LEN], size_t max,
-                           size_t *n)
+int db_hosts_lookup_system(const char *name, char (*addrs)[DB_HOST_ADDR_LEN], size_t max, size_t *n)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;

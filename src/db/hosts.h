@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#define DB_HOSTS_MAX 64 /* entries after expansion; more addresses are dropped */
+#define DB_HOSTS_MAX 64     /* entries after expansion; more addresses are dropped */
 #define DB_HOST_ADDR_LEN 46 /* INET6_ADDRSTRLEN */
 
 typedef struct db_hosts db_hosts;

@@ -1,5 +1,6 @@
 /* Text-format readers for column types that need more than strtoll. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,53 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The proleptic Gregorian date of day |z| since 1970-01-01 (H. Hinnant). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+int db_format_timestamp(int64_t seconds, int32_t nanos, char *buf, size_t len)
+{
+    int64_t days = seconds / 86400, rem = seconds % 86400, y;
+    unsigned m, d;
+    int n;
+
+    if (nanos < 0 || nanos > 999999999)
+        return -EINVAL;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    civil_from_days(days, &y, &m, &d);
+    if (y < 1 || y > 9999)
+        return -EINVAL; /* the range protobuf's Timestamp allows */
+    n = snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02d", (long long)y, m, d, (int)(rem / 3600),
+                 (int)(rem / 60 % 60), (int)(rem % 60));
+    if (n > 0 && nanos > 0 && (size_t)n < len) {
+        char frac[11];
+        int k = snprintf(frac, sizeof(frac), ".%09d", (int)nanos);
+
+        while (k > 2 && frac[k - 1] == '0')
+            k--;
+        n += snprintf(buf + n, len - (size_t)n, "%.*s", k, frac);
+    }
+    if (n > 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, "Z");
+    return n > 0 && (size_t)n < len ? n : -ENOSPC;
 }
 
 /* Reads exactly |n| digits (n == 0: one or more) into |out|. */
@@ -95,7 +143,9 @@ int db_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
         return -EINVAL;
     if (*p == '.' && (p = fraction(p + 1, &ns)) == NULL)
         return -EINVAL;
-    if ((*p == '+' || *p == '-') && (p = utc_offset(p, &off)) == NULL)
+    if (*p == 'Z')
+        p++;
+    else if ((*p == '+' || *p == '-') && (p = utc_offset(p, &off)) == NULL)
         return -EINVAL;
     if (strcmp(p, " BC") == 0)
         y = 1 - y; /* 1 BC is year 0 */
@@ -109,8 +159,9 @@ int db_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
     return 0;
 }
 
-/* Scans one element starting at |p| into |out| (arena copy). Returns the
- * position after it, or NULL when malformed / out of memory (|*err| set). */
+/* Scans one element starting at |p| into |out| (arena copy; NULL for an
+ * unquoted NULL). Returns the position after it, or NULL when malformed or
+ * out of memory (|*err| set). */
 static const char *array_elem(const char *p, arena *a, char **out, int *err)
 {
     size_t len = 0;
@@ -137,10 +188,11 @@ static const char *array_elem(const char *p, arena *a, char **out, int *err)
             goto bad;
     if (q == p)
         goto bad;
-    if (q - p == 4 && strncasecmp(p, "NULL", 4) == 0)
-        *out = arena_strdup(a, "");
-    else
-        *out = arena_strndup(a, p, (size_t)(q - p));
+    if (q - p == 4 && strncasecmp(p, "NULL", 4) == 0) {
+        *out = NULL;
+        return q;
+    }
+    *out = arena_strndup(a, p, (size_t)(q - p));
     if (*out == NULL)
         goto oom;
     return q;
@@ -195,4 +247,27 @@ int db_parse_text_array(const char *s, arena *a, char ***items, size_t *n)
     *items = v;
     *n = count;
     return 0;
+}
+
+size_t db_array_quote(const char *v, char *out)
+{
+    size_t n = 2;
+
+    if (v == NULL) {
+        if (out != NULL)
+            memcpy(out, "NULL", 4);
+        return 4;
+    }
+    for (const char *s = v; *s; s++)
+        n += (*s == '"' || *s == '\\') ? 2 : 1;
+    if (out == NULL)
+        return n;
+    *out++ = '"';
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            *out++ = '\\';
+        *out++ = *v;
+    }
+    *out = '"';
+    return n;
 }

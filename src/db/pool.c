@@ -19,7 +19,7 @@ static void on_maint_timer(uv_timer_t *h);
 static void on_wait_timer(uv_timer_t *h);
 static void on_retry_timer(uv_timer_t *h);
 
-uint64_t pool_rand(db_pool *p)
+uint64_t db_pool_rand(db_pool *p)
 {
     /* xorshift64*: jitter only, no security use */
     p->rng ^= p->rng >> 12;
@@ -29,7 +29,7 @@ uint64_t pool_rand(db_pool *p)
 }
 
 int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_events *events,
-                db_pool **out)
+                alloc *mem, db_pool **out)
 {
     db_pool *p;
     db_hosts *hosts;
@@ -46,6 +46,7 @@ int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_eve
         return -ENOMEM;
     }
     p->hosts = hosts;
+    p->mem = mem;
     p->loop = loop;
     p->cfg = cfg;
     if (events != NULL)
@@ -63,15 +64,15 @@ int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_eve
     uv_timer_init(loop, &p->retry_timer);
     p->retry_timer.data = p;
     p->handles_open = 3;
-    p->tick_ms = pool_tick_ms(cfg);
+    p->tick_ms = db_pool_tick_ms(cfg);
     uv_timer_start(&p->maint_timer, on_maint_timer, p->tick_ms, p->tick_ms);
-    pool_maintain(p);
+    db_pool_maintain(p);
     *out = p;
     return 0;
 }
 
 /* Housekeeping period: fine enough for short test timeouts, at most 1 s. */
-uint64_t pool_tick_ms(const struct cfg *cfg)
+uint64_t db_pool_tick_ms(const struct cfg *cfg)
 {
     uint64_t t = 1000;
 
@@ -100,7 +101,7 @@ static void pool_set_serving(db_pool *p)
         p->events.serving_changed(p->events.data, s);
 }
 
-void pool_conn_established(db_pool *p)
+void db_pool_conn_established(db_pool *p)
 {
     p->failures = 0;
     p->retry_at_ms = 0;
@@ -109,13 +110,13 @@ void pool_conn_established(db_pool *p)
     pool_set_serving(p);
 }
 
-void pool_fatal(db_pool *p, const char *why)
+void db_pool_fatal(db_pool *p, const char *why)
 {
     if (p->fatal)
         return;
     p->fatal = true;
     log_error("db: %s", why);
-    pool_fail_waiters(p, RPC_UNAVAILABLE, "database role refused");
+    db_pool_fail_waiters(p, RPC_UNAVAILABLE, "database role refused");
     pool_set_serving(p);
     if (p->events.fatal != NULL)
         p->events.fatal(p->events.data, why);
@@ -123,7 +124,7 @@ void pool_fatal(db_pool *p, const char *why)
 
 /* A connect attempt failed: back off, and when nothing works any more,
  * fail fast. */
-void pool_connect_failed(db_pool *p)
+void db_pool_connect_failed(db_pool *p)
 {
     uint64_t delay;
 
@@ -134,20 +135,20 @@ void pool_connect_failed(db_pool *p)
         delay *= 2;
     if (delay > BACKOFF_MAX_MS)
         delay = BACKOFF_MAX_MS;
-    delay = delay / 2 + pool_rand(p) % (delay / 2 + 1); /* jitter in [d/2, d] */
+    delay = delay / 2 + db_pool_rand(p) % (delay / 2 + 1); /* jitter in [d/2, d] */
     p->retry_at_ms = uv_now(p->loop) + delay;
     if (!p->closing)
         uv_timer_start(&p->retry_timer, on_retry_timer, delay, 0);
-    if (pool_live(p) == 0) {
+    if (db_pool_live(p) == 0) {
         if (!p->down)
             log_warn("db: cannot connect to the database; retrying with backoff");
         p->down = true;
-        pool_fail_waiters(p, RPC_UNAVAILABLE, "database unavailable");
+        db_pool_fail_waiters(p, RPC_UNAVAILABLE, "database unavailable");
         pool_set_serving(p);
     }
 }
 
-uint32_t pool_live(const db_pool *p)
+uint32_t db_pool_live(const db_pool *p)
 {
     return p->n[DB_CONN_IDLE] + p->n[DB_CONN_BUSY];
 }
@@ -165,7 +166,7 @@ static uint32_t pool_target(const db_pool *p)
 }
 
 /* Opens connections up to the target; one at a time while failing. */
-void pool_maintain(db_pool *p)
+void db_pool_maintain(db_pool *p)
 {
     uint32_t have, target;
     uint64_t now = uv_now(p->loop);
@@ -175,12 +176,12 @@ void pool_maintain(db_pool *p)
     if (p->retry_at_ms > now)
         return; /* the maintenance tick retries */
     target = pool_target(p);
-    have = pool_live(p) + p->n[DB_CONN_CONNECTING] + p->n[DB_CONN_CHECKING];
+    have = db_pool_live(p) + p->n[DB_CONN_CONNECTING] + p->n[DB_CONN_CHECKING];
     while (have < target) {
         if (p->failures > 0 && p->n[DB_CONN_CONNECTING] + p->n[DB_CONN_CHECKING] > 0)
             break;
-        if (conn_open(p) < 0) {
-            pool_connect_failed(p);
+        if (db_conn_open(p) < 0) {
+            db_pool_connect_failed(p);
             break;
         }
         have++;
@@ -204,7 +205,7 @@ static const char *const state_names[DB_CONN_NSTATES] = {"connecting", "checking
 /* The one transition function: moves |c| to the list of state |to| (at the
  * front for LIFO reuse of idle connections). An impossible transition is a
  * bug in this module: log it and abort. */
-void pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front)
+void db_pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front)
 {
     if (!(legal_next[c->state] & ST(to))) {
         log_error("db: connection %" PRIu64 ": impossible transition %s -> %s", c->id,
@@ -231,7 +232,7 @@ static void record_wait(db_pool *p, uint64_t us)
 }
 
 /* Hands idle connections to waiters, oldest waiter first. */
-void pool_dispatch(db_pool *p)
+void db_pool_dispatch(db_pool *p)
 {
     while (!list_empty(&p->waiters) && !list_empty(&p->lists[DB_CONN_IDLE])) {
         db_txn *t = container_of(p->waiters.next, db_txn, node);
@@ -241,7 +242,7 @@ void pool_dispatch(db_pool *p)
         p->n_waiting--;
         p->stats_acquired++;
         record_wait(p, (uv_hrtime() - t->enqueued_ns) / 1000);
-        conn_start(c, t);
+        db_conn_start(c, t);
     }
     if (list_empty(&p->waiters)) {
         uv_timer_stop(&p->wait_timer);
@@ -249,7 +250,7 @@ void pool_dispatch(db_pool *p)
     }
 }
 
-void pool_fail_waiters(db_pool *p, rpc_status status, const char *msg)
+void db_pool_fail_waiters(db_pool *p, rpc_status status, const char *msg)
 {
     while (!list_empty(&p->waiters)) {
         db_txn *t = container_of(p->waiters.next, db_txn, node);
@@ -262,18 +263,17 @@ void pool_fail_waiters(db_pool *p, rpc_status status, const char *msg)
     uv_timer_stop(&p->wait_timer);
 }
 
-/* The cancel hook of a call whose txn is queued or in flight. */
-static void on_call_cancel(rpc_call *call, void *data)
+/* The cancel hook of an owner whose txn is queued or in flight. */
+static void on_owner_cancel(void *data)
 {
     db_txn *t = data;
     db_pool *p = t->pool;
 
-    (void)call;
     if (t->state == DB_TXN_QUEUED) {
         list_remove(&t->node);
         p->n_waiting--;
     } else if (t->state == DB_TXN_RUNNING && t->conn != NULL) {
-        conn_detach(t->conn);
+        db_conn_detach(t->conn);
     }
     t->state = DB_TXN_DONE;
     db_txn_clear_results(t);
@@ -325,7 +325,7 @@ static void on_wait_timer(uv_timer_t *h)
 
 void db_pool_submit(db_pool *p, db_txn *t)
 {
-    uint64_t remaining = rpc_call_remaining_ms(t->call), wait;
+    uint64_t remaining = db_txn_remaining_ms(t, uv_now(p->loop)), wait;
 
     if (p->closing || p->fatal || p->down) {
         db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database unavailable");
@@ -340,8 +340,8 @@ void db_pool_submit(db_pool *p, db_txn *t)
     if (list_empty(&p->waiters) && !list_empty(&p->lists[DB_CONN_IDLE])) {
         p->stats_acquired++;
         record_wait(p, 0);
-        rpc_call_on_cancel(t->call, on_call_cancel, t);
-        conn_start(container_of(p->lists[DB_CONN_IDLE].next, db_conn, node), t);
+        db_txn_on_cancel(t, on_owner_cancel);
+        db_conn_start(container_of(p->lists[DB_CONN_IDLE].next, db_conn, node), t);
         return;
     }
     if (p->n_waiting >= p->cfg->pool_queue) {
@@ -362,27 +362,27 @@ void db_pool_submit(db_pool *p, db_txn *t)
     p->n_waiting++;
     if (p->n_waiting > p->peak_waiting)
         p->peak_waiting = p->n_waiting;
-    rpc_call_on_cancel(t->call, on_call_cancel, t);
+    db_txn_on_cancel(t, on_owner_cancel);
     if (p->n_waiting == 1 || t->expires_ms < p->wait_due_ms)
         arm_wait_timer(p);
-    pool_maintain(p);
+    db_pool_maintain(p);
 }
 
 /* A connection finished its segment (or its check): reuse or close it. */
-void pool_conn_release(db_pool *p, db_conn *c)
+void db_pool_conn_release(db_pool *p, db_conn *c)
 {
     uint64_t now = uv_now(p->loop);
 
     if (p->closing || c->poisoned || PQstatus(c->pg) != CONNECTION_OK ||
         PQtransactionStatus(c->pg) != PQTRANS_IDLE ||
         (p->cfg->max_lifetime_ms && now >= c->expires_ms)) {
-        conn_close(c, "released");
-        pool_maintain(p);
+        db_conn_close(c, "released");
+        db_pool_maintain(p);
         return;
     }
     c->idle_since_ms = now;
-    pool_list_move(p, c, DB_CONN_IDLE, true);
-    pool_dispatch(p);
+    db_pool_list_move(p, c, DB_CONN_IDLE, true);
+    db_pool_dispatch(p);
 }
 
 /* Closes idle connections past their idle time (above min) or lifetime,
@@ -404,10 +404,10 @@ static void housekeeping(db_pool *p)
 
         n = n->prev;
         if (p->cfg->max_lifetime_ms && now >= c->expires_ms) {
-            conn_close(c, "lifetime reached");
-        } else if (p->cfg->idle_timeout_ms && pool_live(p) > p->pool_min &&
+            db_conn_close(c, "lifetime reached");
+        } else if (p->cfg->idle_timeout_ms && db_pool_live(p) > p->pool_min &&
                    now - c->idle_since_ms >= p->cfg->idle_timeout_ms) {
-            conn_close(c, "idle timeout");
+            db_conn_close(c, "idle timeout");
         }
     }
     for (int s = DB_CONN_CONNECTING; s <= DB_CONN_CHECKING; s++) {
@@ -416,8 +416,8 @@ static void housekeeping(db_pool *p)
 
             n = n->next;
             if (now - c->created_ms >= ct) {
-                conn_close(c, "connect timeout");
-                pool_connect_failed(p);
+                db_conn_close(c, "connect timeout");
+                db_pool_connect_failed(p);
             }
         }
     }
@@ -430,7 +430,7 @@ static void on_maint_timer(uv_timer_t *h)
     if (p->closing)
         return;
     housekeeping(p);
-    pool_maintain(p);
+    db_pool_maintain(p);
 }
 
 /* The backoff after a failed connect is over: try again. */
@@ -439,7 +439,7 @@ static void on_retry_timer(uv_timer_t *h)
     db_pool *p = h->data;
 
     if (!p->closing)
-        pool_maintain(p);
+        db_pool_maintain(p);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -463,13 +463,13 @@ static void pool_check_closed(db_pool *p)
         done(p->close_data);
 }
 
-void pool_conn_freed(db_pool *p)
+void db_pool_conn_freed(db_pool *p)
 {
     p->n_conns--;
     pool_check_closed(p);
 }
 
-void pool_cancel_finished(db_pool *p)
+void db_pool_cancel_finished(db_pool *p)
 {
     p->n_cancels--;
     pool_check_closed(p);
@@ -482,10 +482,10 @@ void db_pool_close(db_pool *p, void (*done)(void *data), void *data)
     p->closing = true;
     p->close_done = done;
     p->close_data = data;
-    pool_fail_waiters(p, RPC_UNAVAILABLE, "server shutting down");
+    db_pool_fail_waiters(p, RPC_UNAVAILABLE, "server shutting down");
     for (int s = DB_CONN_CONNECTING; s <= DB_CONN_BUSY; s++) {
         while (!list_empty(&p->lists[s]))
-            conn_close(container_of(p->lists[s].next, db_conn, node), "pool closing");
+            db_conn_close(container_of(p->lists[s].next, db_conn, node), "pool closing");
     }
     uv_close((uv_handle_t *)&p->maint_timer, on_timer_closed);
     uv_close((uv_handle_t *)&p->wait_timer, on_timer_closed);
@@ -500,7 +500,7 @@ void db_pool_free(db_pool *p)
     free(p);
 }
 
-void pool_count_error(db_pool *p, const char *sqlstate)
+void db_pool_count_error(db_pool *p, const char *sqlstate)
 {
     char cls[3] = "??";
     uint32_t i;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "util/alloc.h"
 #include "util/cfg.h"
 
 typedef struct db_pool db_pool;
@@ -46,11 +47,12 @@ struct db_pool_events {
  * new connection runs that check. Host names of the conninfo (one or a
  * list) are resolved on the libuv thread pool, since libpq would block the
  * loop doing it, and every address is tried in order (db/hosts.h); socket
- * directories and numeric addresses need no lookup. |events| is copied; |cfg|
- * and |loop| are borrowed for the pool's life. Returns 0, -EINVAL for a missing or bad conninfo, or
- * -ENOMEM. */
+ * directories and numeric addresses need no lookup. |events| is copied;
+ * |cfg|, |loop| and |mem| (the allocator of the calls' bookkeeping, NULL
+ * for malloc) are borrowed for the pool's life. Returns 0, -EINVAL for a
+ * missing or bad conninfo, or -ENOMEM. */
 int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_events *events,
-                db_pool **out) __attribute__((warn_unused_result));
+                alloc *mem, db_pool **out) __attribute__((warn_unused_result));
 
 /* Fails every waiting call with UNAVAILABLE, closes every connection and
  * handle; |done| runs when all handles are closed, then the pool may be

@@ -18,6 +18,7 @@
 struct db_pool {
     uv_loop_t *loop;       /* borrowed */
     const struct cfg *cfg; /* borrowed */
+    alloc *mem;            /* borrowed: per-connection bookkeeping (NULL: malloc) */
     struct db_pool_events events;
     uint32_t pool_min, pool_max;
     list_node lists[DB_CONN_NSTATES]; /* one per enum db_conn_state */
@@ -62,30 +63,30 @@ struct db_pool {
 };
 
 /* pool.c */
-uint64_t pool_rand(db_pool *p);
-uint64_t pool_tick_ms(const struct cfg *cfg);
-uint32_t pool_live(const db_pool *p);
-void pool_maintain(db_pool *p);
-void pool_dispatch(db_pool *p);
-void pool_fail_waiters(db_pool *p, rpc_status status, const char *msg);
-void pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front);
-void pool_conn_established(db_pool *p);
-void pool_connect_failed(db_pool *p);
-void pool_fatal(db_pool *p, const char *why);
-void pool_conn_release(db_pool *p, db_conn *c);
-void pool_conn_freed(db_pool *p);
-void pool_cancel_finished(db_pool *p);
-void pool_count_error(db_pool *p, const char *sqlstate);
+uint64_t db_pool_rand(db_pool *p);
+uint64_t db_pool_tick_ms(const struct cfg *cfg);
+uint32_t db_pool_live(const db_pool *p);
+void db_pool_maintain(db_pool *p);
+void db_pool_dispatch(db_pool *p);
+void db_pool_fail_waiters(db_pool *p, rpc_status status, const char *msg);
+void db_pool_list_move(db_pool *p, db_conn *c, enum db_conn_state to, bool front);
+void db_pool_conn_established(db_pool *p);
+void db_pool_connect_failed(db_pool *p);
+void db_pool_fatal(db_pool *p, const char *why);
+void db_pool_conn_release(db_pool *p, db_conn *c);
+void db_pool_conn_freed(db_pool *p);
+void db_pool_cancel_finished(db_pool *p);
+void db_pool_count_error(db_pool *p, const char *sqlstate);
 
 /* conn.c */
 /* Starts a non-blocking connection attempt. Returns 0 or a negative errno. */
-int conn_open(db_pool *p);
+int db_conn_open(db_pool *p);
 /* Sends |t|'s segment on idle |c| (or fails |t| at once). */
-void conn_start(db_conn *c, db_txn *t);
+void db_conn_start(db_conn *c, db_txn *t);
 /* Forgets the in-flight txn of |c| (its call was cancelled); the results
  * are drained and dropped, and a cancel request goes to the backend. */
-void conn_detach(db_conn *c);
+void db_conn_detach(db_conn *c);
 /* Closes |c| in any state; an attached txn fails with UNAVAILABLE. */
-void conn_close(db_conn *c, const char *why);
+void db_conn_close(db_conn *c, const char *why);
 
 #endif

@@ -1,5 +1,5 @@
-/* The handler API of db.h: building a transaction, binding parameters,
- * reading typed columns. The pool (pool.c) runs it. */
+/* The handler API of db.h: building a transaction, binding parameters and
+ * reporting the outcome. The pool (pool.c) runs it; result.c reads it. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -11,28 +11,17 @@
 #include "db/db_priv.h"
 #include "util/log.h"
 
-db_txn *db_txn_new(struct db_pool *pool, rpc_call *call)
+db_txn *db_txn_new(struct db_pool *pool, const db_ctx *ctx)
 {
-    db_txn *t = rpc_call_alloc(call, sizeof(*t));
+    db_txn *t = arena_alloc(ctx->arena, sizeof(*t));
 
-    if (t == NULL) {
-        /* The call's arena is exhausted: fall back to a txn that only
-         * reports the failure (allocated once per call site, freed by
-         * db_txn_complete()). */
-        t = calloc(1, sizeof(*t));
-        if (t == NULL)
-            abort(); /* cannot even report: out of memory twice */
-        t->failed = true;
-        t->status = RPC_RESOURCE_EXHAUSTED;
-        t->message = "out of memory";
-        t->arena = NULL;
-    } else {
-        t->arena = rpc_call_arena(call);
-    }
+    if (t == NULL)
+        return NULL;
     t->pool = pool;
-    t->call = call;
+    t->ctx = *ctx;
+    t->arena = ctx->arena;
     t->state = DB_TXN_NEW;
-    t->status = t->failed ? t->status : RPC_OK;
+    t->status = RPC_OK;
     list_init(&t->node);
     return t;
 }
@@ -48,15 +37,36 @@ void db_txn_fail(db_txn *t, rpc_status status, const char *sqlstate, const char 
         snprintf(t->sqlstate, sizeof(t->sqlstate), "%s", sqlstate);
 }
 
-void db_txn_fail_sqlstate(db_txn *t, const char *sqlstate)
+void db_txn_fail_sqlstate(db_txn *t, const char *sqlstate, const char *constraint)
 {
     rpc_status s = db_error_to_status(sqlstate);
-    const char *msg = NULL;
+    const char *msg;
 
-    if (t->arena != NULL)
-        msg = arena_printf(t->arena, "%s (SQLSTATE %s)", db_status_text(s),
-                           sqlstate != NULL ? sqlstate : "none");
+    if (t->failed)
+        return;
+    msg = arena_printf(t->arena, "%s (SQLSTATE %s)", db_status_text(s),
+                       sqlstate != NULL ? sqlstate : "none");
     db_txn_fail(t, s, sqlstate, msg != NULL ? msg : db_status_text(s));
+    if (constraint != NULL)
+        t->constraint = arena_strdup(t->arena, constraint);
+}
+
+uint64_t db_txn_remaining_ms(const db_txn *t, uint64_t now)
+{
+    if (t->ctx.deadline_ms == UINT64_MAX)
+        return UINT64_MAX;
+    return t->ctx.deadline_ms > now ? t->ctx.deadline_ms - now : 0;
+}
+
+void db_txn_on_cancel(db_txn *t, db_cancel_fn fn)
+{
+    if (t->ctx.set_cancel != NULL)
+        t->ctx.set_cancel(t->ctx.owner, fn, fn != NULL ? t : NULL);
+}
+
+static void oom(db_txn *t)
+{
+    db_txn_fail(t, RPC_RESOURCE_EXHAUSTED, NULL, "out of memory");
 }
 
 void db_txn_stmt(db_txn *t, const db_stmt *stmt)
@@ -78,15 +88,14 @@ void db_txn_stmt(db_txn *t, const db_stmt *stmt)
     if (stmt->nparams > 0) {
         it->values = arena_alloc(t->arena, sizeof(char *) * (size_t)stmt->nparams);
         if (it->values == NULL) {
-            db_txn_fail(t, RPC_RESOURCE_EXHAUSTED, NULL, "out of memory");
+            oom(t);
             return;
         }
     }
     t->nitems++;
 }
 
-/* Appends one text parameter (already copied into the arena, or NULL). */
-static void add_param(db_txn *t, const char *value)
+void db_param_take(db_txn *t, const char *value)
 {
     struct db_txn_item *it;
 
@@ -111,31 +120,39 @@ void db_param_textn(db_txn *t, const char *value, size_t len)
         return;
     copy = arena_strndup(t->arena, value, len);
     if (copy == NULL) {
-        db_txn_fail(t, RPC_RESOURCE_EXHAUSTED, NULL, "out of memory");
+        oom(t);
         return;
     }
-    add_param(t, copy);
+    db_param_take(t, copy);
 }
 
 void db_param_text(db_txn *t, const char *value)
 {
     if (value == NULL)
-        add_param(t, NULL);
+        db_param_take(t, NULL);
     else
         db_param_textn(t, value, strlen(value));
 }
 
 void db_param_null(db_txn *t)
 {
-    add_param(t, NULL);
+    db_param_take(t, NULL);
 }
 
 void db_param_int64(db_txn *t, int64_t value)
 {
-    char buf[32];
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, value);
 
-    snprintf(buf, sizeof(buf), "%" PRId64, value);
-    db_param_text(t, buf);
+    db_param_textn(t, buf, (size_t)n);
+}
+
+void db_param_uint64(db_txn *t, uint64_t value)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%" PRIu64, value);
+
+    db_param_textn(t, buf, (size_t)n);
 }
 
 void db_param_double(db_txn *t, double value)
@@ -153,56 +170,36 @@ void db_param_double(db_txn *t, double value)
 
 void db_param_bool(db_txn *t, bool value)
 {
-    db_param_text(t, value ? "true" : "false");
+    db_param_take(t, value ? "true" : "false");
 }
 
-/* Bytes an array element needs quoted: two quotes plus escapes. */
-static size_t quoted_len(const char *s)
+void db_param_bytes(db_txn *t, const uint8_t *data, size_t len)
 {
-    size_t n = 2;
-
-    for (; *s; s++)
-        n += (*s == '"' || *s == '\\') ? 2 : 1;
-    return n;
-}
-
-void db_param_text_array(db_txn *t, char *const *items, size_t n)
-{
-    size_t len = 3, i;
-    char *buf, *p;
+    static const char hex[] = "0123456789abcdef";
+    char *buf;
 
     if (t->failed)
         return;
-    for (i = 0; i < n; i++)
-        len += (items[i] ? quoted_len(items[i]) : 4) + 1;
-    buf = arena_alloc(t->arena, len);
+    buf = len < (SIZE_MAX - 3) / 2 ? arena_alloc(t->arena, 2 * len + 3) : NULL;
     if (buf == NULL) {
-        db_txn_fail(t, RPC_RESOURCE_EXHAUSTED, NULL, "out of memory");
+        oom(t);
         return;
     }
-    p = buf;
-    *p++ = '{';
-    for (i = 0; i < n; i++) {
-        const char *s = items[i];
-
-        if (i > 0)
-            *p++ = ',';
-        if (s == NULL) {
-            memcpy(p, "NULL", 4);
-            p += 4;
-            continue;
-        }
-        *p++ = '"';
-        for (; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                *p++ = '\\';
-            *p++ = *s;
-        }
-        *p++ = '"';
+    buf[0] = '\\';
+    buf[1] = 'x';
+    for (size_t i = 0; i < len; i++) {
+        buf[2 + 2 * i] = hex[data[i] >> 4];
+        buf[3 + 2 * i] = hex[data[i] & 15];
     }
-    *p++ = '}';
-    *p = '\0';
-    add_param(t, buf);
+    buf[2 + 2 * len] = '\0';
+    db_param_take(t, buf);
+}
+
+const char *db_txn_param(const db_txn *t, int stmt, int i)
+{
+    if (stmt < 0 || stmt >= t->nitems || i < 0 || i >= t->items[stmt].nvalues)
+        return NULL;
+    return t->items[stmt].values[i];
 }
 
 /* Statements whose parameter count differs from the declaration are a
@@ -242,17 +239,13 @@ void db_txn_clear_results(db_txn *t)
 
 void db_txn_complete(db_txn *t)
 {
-    bool heap = t->arena == NULL;
-
     t->state = DB_TXN_DONE;
     if (!t->failed)
         t->status = RPC_OK;
-    rpc_call_on_cancel(t->call, NULL, NULL);
+    db_txn_on_cancel(t, NULL);
     if (t->done != NULL)
-        t->done(t->call, t, t->data);
+        t->done(t, t->data);
     db_txn_clear_results(t);
-    if (heap)
-        free(t);
 }
 
 rpc_status db_txn_status(const db_txn *t)
@@ -272,98 +265,7 @@ const char *db_txn_sqlstate(const db_txn *t)
     return t->sqlstate;
 }
 
-bool db_txn_failed(rpc_call *call, db_txn *t)
+const char *db_txn_constraint(const db_txn *t)
 {
-    if (!t->failed)
-        return false;
-    rpc_call_finish(call, t->status, db_txn_message(t));
-    return true;
-}
-
-/* The result of statement |stmt| if (row, col) is inside it, else NULL. */
-static const PGresult *cell(const db_txn *t, int stmt, int row, int col)
-{
-    const PGresult *r;
-
-    if (stmt < 0 || stmt >= t->nitems)
-        return NULL;
-    r = t->items[stmt].res;
-    if (r == NULL || row < 0 || row >= PQntuples(r) || col < 0 || col >= PQnfields(r))
-        return NULL;
-    return r;
-}
-
-int db_rows(const db_txn *t, int stmt)
-{
-    if (stmt < 0 || stmt >= t->nitems || t->items[stmt].res == NULL)
-        return 0;
-    return PQntuples(t->items[stmt].res);
-}
-
-int64_t db_affected(const db_txn *t, int stmt)
-{
-    if (stmt < 0 || stmt >= t->nitems || t->items[stmt].res == NULL)
-        return 0;
-    return strtoll(PQcmdTuples(t->items[stmt].res), NULL, 10);
-}
-
-bool db_isnull(const db_txn *t, int stmt, int row, int col)
-{
-    const PGresult *r = cell(t, stmt, row, col);
-
-    return r == NULL || PQgetisnull(r, row, col);
-}
-
-const char *db_text(const db_txn *t, int stmt, int row, int col)
-{
-    const PGresult *r = cell(t, stmt, row, col);
-
-    if (r == NULL || PQgetisnull(r, row, col))
-        return "";
-    return PQgetvalue(r, row, col);
-}
-
-int64_t db_int64(const db_txn *t, int stmt, int row, int col)
-{
-    char *end;
-    const char *s = db_text(t, stmt, row, col);
-    long long v;
-
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s)
-        return 0;
-    return v;
-}
-
-double db_double(const db_txn *t, int stmt, int row, int col)
-{
-    char *end;
-    const char *s = db_text(t, stmt, row, col);
-    double v = strtod(s, &end);
-
-    return end == s ? 0.0 : v;
-}
-
-bool db_bool(const db_txn *t, int stmt, int row, int col)
-{
-    return db_text(t, stmt, row, col)[0] == 't';
-}
-
-void db_timestamp(const db_txn *t, int stmt, int row, int col, int64_t *seconds, int32_t *nanos)
-{
-    if (db_parse_timestamp(db_text(t, stmt, row, col), seconds, nanos) < 0) {
-        *seconds = 0;
-        *nanos = 0;
-    }
-}
-
-int db_text_array(const db_txn *t, int stmt, int row, int col, arena *a, char ***items, size_t *n)
-{
-    if (db_isnull(t, stmt, row, col)) {
-        *items = NULL;
-        *n = 0;
-        return 0;
-    }
-    return db_parse_text_array(db_text(t, stmt, row, col), a, items, n);
+    return t->constraint != NULL ? t->constraint : "";
 }

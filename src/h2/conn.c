@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "h2/filter.h"
 #include "net/conn.h"
-#include "rpc/call_priv.h"
-#include "server.h"
-#include "server_priv.h"
 #include "util/log.h"
 
 /* Flow control: a 4 MiB message must not crawl through 64 KiB windows, so
@@ -22,11 +21,11 @@
 struct h2_conn {
     net_conn net;             /* embedded socket; net.data == this */
     uv_prepare_t flusher;     /* runs mem_send before the loop blocks again */
-    struct server *srv;       /* borrowed */
+    const h2_config *cfg;     /* borrowed */
     nghttp2_session *session; /* owned; NULL once closing */
     h2_filter filter;         /* in front of session: drops idle-stream RSTs */
-    list_node link;           /* in the server's connection list */
-    list_node calls;          /* rpc_call list (one per open stream) */
+    list_node link;           /* in the owner's connection list */
+    list_node streams;        /* h2_stream list (one per open stream) */
     int open_handles;         /* net + flusher; freed when both closed */
     bool closing, flush_pending;
 };
@@ -39,17 +38,12 @@ h2_conn *h2_conn_from_node(list_node *n)
     return container_of(n, h2_conn, link);
 }
 
-nghttp2_session *h2_conn_session(h2_conn *c)
-{
-    return c->session;
-}
-
 uid_t h2_conn_peer_uid(const h2_conn *c)
 {
     return c->net.peer_uid;
 }
 
-void h2_conn_want_flush(h2_conn *c)
+static void want_flush(h2_conn *c)
 {
     if (c->flush_pending || c->closing)
         return;
@@ -159,7 +153,7 @@ static void on_net_read(net_conn *n, const uint8_t *data, size_t len)
 
     if (h2_filter_feed(&c->filter, data, len) < 0)
         return;
-    h2_conn_want_flush(c);
+    want_flush(c);
 }
 
 static void on_net_error(net_conn *n, int err)
@@ -180,12 +174,13 @@ static void on_net_drain(net_conn *n)
 
 static void handle_closed(h2_conn *c)
 {
-    struct server *srv = c->srv;
+    const h2_config *cfg = c->cfg;
 
     if (--c->open_handles > 0)
         return;
     free(c);
-    server_conn_gone(srv);
+    if (cfg->conn_closed != NULL)
+        cfg->conn_closed(cfg->conn_data);
 }
 
 static void on_net_close(net_conn *n)
@@ -205,18 +200,26 @@ static const struct net_conn_ops net_ops = {
     .on_close = on_net_close,
 };
 
-/* Frees every call (their cancel hooks run), the session and the handles. */
+/* Unlinks |st| and tells its owner that it closed. */
+static void stream_closed(h2_conn *c, h2_stream *st, uint32_t error_code)
+{
+    list_remove(&st->link);
+    st->conn = NULL;
+    c->cfg->stream_ops->close(st, error_code);
+}
+
+/* Closes every stream (their owners hear of it), the session and the
+ * handles. */
 static void conn_close(h2_conn *c)
 {
     if (c->closing)
         return;
     c->closing = true;
-    while (!list_empty(&c->calls))
-        rpc_call_on_close(rpc_call_from_node(c->calls.next), NGHTTP2_CANCEL);
+    while (!list_empty(&c->streams))
+        stream_closed(c, container_of(c->streams.next, h2_stream, link), NGHTTP2_CANCEL);
     nghttp2_session_del(c->session);
     c->session = NULL;
     list_remove(&c->link);
-    c->srv->stats.open_connections--;
     net_conn_close(&c->net);
     uv_close((uv_handle_t *)&c->flusher, on_flusher_close);
 }
@@ -228,7 +231,7 @@ void h2_conn_close(h2_conn *c)
 
 /* ---- nghttp2 callbacks ------------------------------------------------ */
 
-static rpc_call *stream_call(nghttp2_session *s, int32_t stream_id)
+static h2_stream *stream_of(nghttp2_session *s, int32_t stream_id)
 {
     return nghttp2_session_get_stream_user_data(s, stream_id);
 }
@@ -236,14 +239,23 @@ static rpc_call *stream_call(nghttp2_session *s, int32_t stream_id)
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user_data)
 {
     h2_conn *c = user_data;
-    rpc_call *call;
+    h2_stream *st;
 
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    call = rpc_call_begin(c->srv, c, frame->hd.stream_id, &c->calls);
-    if (!call)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets just this stream */
-    nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call);
+    st = c->cfg->stream_ops->begin(c->cfg->stream_data, c, frame->hd.stream_id);
+    if (!st) {
+        /* Out of memory: REFUSED_STREAM tells the client that nothing was
+         * processed, so it may retry (gRPC reports it as UNAVAILABLE). The
+         * stream has no owner; its later frames are ignored. */
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    st->conn = c;
+    st->id = frame->hd.stream_id;
+    list_push(&c->streams, &st->link);
+    nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, st);
     return 0;
 }
 
@@ -251,55 +263,54 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user_data)
 {
-    rpc_call *call = stream_call(s, frame->hd.stream_id);
+    h2_conn *c = user_data;
+    h2_stream *st = stream_of(s, frame->hd.stream_id);
 
     (void)flags;
-    (void)user_data;
     /* Request trailers (HEADERS after DATA) carry nothing gRPC uses. */
-    if (call && frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-        rpc_call_on_header(call, name, namelen, value, valuelen);
+    if (st && frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        c->cfg->stream_ops->header(st, name, namelen, value, valuelen);
     return 0;
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user_data)
 {
-    rpc_call *call;
+    h2_conn *c = user_data;
+    h2_stream *st;
 
-    (void)user_data;
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
-    /* Callbacks may run after the stream closed: no call, nothing to do. */
-    call = stream_call(s, frame->hd.stream_id);
-    if (!call)
+    /* Callbacks may run after the stream closed: no owner, nothing to do. */
+    st = stream_of(s, frame->hd.stream_id);
+    if (!st)
         return 0;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-        rpc_call_on_headers_end(call);
+        c->cfg->stream_ops->headers_end(st);
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
-        rpc_call_on_end_stream(call);
+        c->cfg->stream_ops->end_stream(st);
     return 0;
 }
 
 static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id, const uint8_t *data,
                          size_t len, void *user_data)
 {
-    rpc_call *call = stream_call(s, stream_id);
+    h2_conn *c = user_data;
+    h2_stream *st = stream_of(s, stream_id);
 
     (void)flags;
-    (void)user_data;
-    if (call)
-        rpc_call_on_data(call, data, len);
+    if (st)
+        c->cfg->stream_ops->data(st, data, len);
     return 0;
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error_code,
                            void *user_data)
 {
-    rpc_call *call = stream_call(s, stream_id);
+    h2_stream *st = stream_of(s, stream_id);
 
-    (void)user_data;
-    if (call) {
+    if (st) {
         nghttp2_session_set_stream_user_data(s, stream_id, NULL);
-        rpc_call_on_close(call, error_code);
+        stream_closed(user_data, st, error_code);
     }
     return 0;
 }
@@ -319,13 +330,88 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
     return 0;
 }
 
-ssize_t h2_read_response(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+/* The data source of every response body: the stream owner's pull. */
+static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
                          uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
+    h2_conn *c = user_data;
+    bool eof = false;
+    ssize_t n;
+
     (void)session;
     (void)stream_id;
-    (void)user_data;
-    return rpc_call_pull(source->ptr, buf, length, data_flags);
+    n = c->cfg->stream_ops->pull(source->ptr, buf, length, &eof);
+    if (n == H2_DEFERRED)
+        return NGHTTP2_ERR_DEFERRED;
+    if (eof)
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    return n;
+}
+
+/* ---- answering --------------------------------------------------------- */
+
+#define H2_MAX_RESPONSE_HEADERS 8
+
+/* Converts |hdrs| for nghttp2; literal names are never copied. */
+static size_t to_nv(const h2_header *hdrs, size_t n, nghttp2_nv *nva)
+{
+    if (n > H2_MAX_RESPONSE_HEADERS)
+        n = H2_MAX_RESPONSE_HEADERS;
+    for (size_t i = 0; i < n; i++) {
+        nva[i] = (nghttp2_nv){
+            .name = (uint8_t *)hdrs[i].name,
+            .value = (uint8_t *)hdrs[i].value,
+            .namelen = hdrs[i].namelen,
+            .valuelen = hdrs[i].valuelen,
+            .flags = NGHTTP2_NV_FLAG_NO_COPY_NAME |
+                     (hdrs[i].copy_value ? 0 : NGHTTP2_NV_FLAG_NO_COPY_VALUE),
+        };
+    }
+    return n;
+}
+
+static bool stream_live(const h2_stream *s)
+{
+    return s->conn != NULL && !s->conn->closing;
+}
+
+int h2_stream_respond(h2_stream *s, const h2_header *hdrs, size_t n, bool body)
+{
+    nghttp2_nv nva[H2_MAX_RESPONSE_HEADERS];
+    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_body};
+
+    if (!stream_live(s))
+        return -ECANCELED;
+    n = to_nv(hdrs, n, nva);
+    if (nghttp2_submit_response(s->conn->session, s->id, nva, n, body ? &dp : NULL) != 0) {
+        log_debug("stream %d: cannot submit a response", s->id);
+        return -EIO;
+    }
+    want_flush(s->conn);
+    return 0;
+}
+
+int h2_stream_trailers(h2_stream *s, const h2_header *hdrs, size_t n)
+{
+    nghttp2_nv nva[H2_MAX_RESPONSE_HEADERS];
+
+    if (!stream_live(s))
+        return -ECANCELED;
+    n = to_nv(hdrs, n, nva);
+    if (nghttp2_submit_trailer(s->conn->session, s->id, nva, n) != 0) {
+        log_debug("stream %d: cannot submit trailers", s->id);
+        return -EIO;
+    }
+    want_flush(s->conn);
+    return 0;
+}
+
+void h2_stream_resume(h2_stream *s)
+{
+    if (!stream_live(s))
+        return;
+    nghttp2_session_resume_data(s->conn->session, s->id);
+    want_flush(s->conn);
 }
 
 /* ---- session setup ---------------------------------------------------- */
@@ -359,7 +445,7 @@ static int session_new(h2_conn *c)
 static int send_settings(h2_conn *c)
 {
     const nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->cfg->max_concurrent_streams},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->cfg->max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_LIST},
     };
@@ -373,26 +459,23 @@ static int send_settings(h2_conn *c)
 
 /* Creates a connection around a socket: from |listener| (accept) or, when
  * |listener| is NULL, the connected |fd|. */
-static int conn_new(struct server *srv, uv_stream_t *listener, int fd, list_node *conns)
+static int conn_new(const h2_config *cfg, uv_stream_t *listener, int fd, list_node *conns)
 {
     h2_conn *c = calloc(1, sizeof(*c));
-    unsigned char *rbuf;
-    size_t rlen;
     int rv;
 
     if (!c)
         return -ENOMEM;
-    c->srv = srv;
+    c->cfg = cfg;
     h2_filter_init(&c->filter, filter_drop, filter_pass, c);
-    list_init(&c->calls);
+    list_init(&c->streams);
     list_init(&c->link);
     /* If accepting fails after the handle exists, its close callback frees
      * |c| through handle_closed(), so count it as the one open handle. */
     c->open_handles = 1;
     c->closing = true;
-    rbuf = server_read_buffer(srv, &rlen);
-    rv = listener ? net_conn_accept(&c->net, listener, &net_ops, c, rbuf, rlen)
-                  : net_conn_open(&c->net, srv->loop, fd, &net_ops, c, rbuf, rlen);
+    rv = listener ? net_conn_accept(&c->net, listener, &net_ops, c, cfg->rbuf, cfg->rbuf_len)
+                  : net_conn_open(&c->net, cfg->loop, fd, &net_ops, c, cfg->rbuf, cfg->rbuf_len);
     if (rv < 0) {
         if (!c->net.closing)
             free(c);
@@ -400,26 +483,25 @@ static int conn_new(struct server *srv, uv_stream_t *listener, int fd, list_node
     }
     c->closing = false;
     c->open_handles = 2;
-    uv_prepare_init(srv->loop, &c->flusher);
+    uv_prepare_init(cfg->loop, &c->flusher);
     c->flusher.data = c;
     list_push(conns, &c->link);
-    srv->stats.open_connections++;
     if (session_new(c) != 0 || send_settings(c) != 0) {
         conn_close(c);
         return -ENOMEM;
     }
-    h2_conn_want_flush(c);
+    want_flush(c);
     return 0;
 }
 
-int h2_conn_accept(struct server *srv, uv_stream_t *listener, list_node *conns)
+int h2_conn_accept(const h2_config *cfg, uv_stream_t *listener, list_node *conns)
 {
-    return conn_new(srv, listener, -1, conns);
+    return conn_new(cfg, listener, -1, conns);
 }
 
-int h2_conn_adopt(struct server *srv, int fd, list_node *conns)
+int h2_conn_adopt(const h2_config *cfg, int fd, list_node *conns)
 {
-    return conn_new(srv, NULL, fd, conns);
+    return conn_new(cfg, NULL, fd, conns);
 }
 
 void h2_conn_shutdown_notice(h2_conn *c)
@@ -427,7 +509,7 @@ void h2_conn_shutdown_notice(h2_conn *c)
     if (c->closing)
         return;
     nghttp2_submit_shutdown_notice(c->session);
-    h2_conn_want_flush(c);
+    want_flush(c);
 }
 
 void h2_conn_goaway(h2_conn *c)
@@ -437,16 +519,5 @@ void h2_conn_goaway(h2_conn *c)
     nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
                           NULL, 0);
-    h2_conn_want_flush(c);
-}
-
-void h2_conn_cancel_calls(h2_conn *c, int status, const char *msg)
-{
-    list_node *n, *next;
-
-    for (n = c->calls.next; n != &c->calls; n = next) {
-        next = n->next;
-        rpc_call_cancel(rpc_call_from_node(n), (rpc_status)status, msg);
-    }
-    h2_conn_want_flush(c);
+    want_flush(c);
 }

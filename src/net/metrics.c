@@ -7,18 +7,18 @@
 #include <string.h>
 #include <uv.h>
 
-#include "db/pool.h"
-#include "rpc/status.h"
-#include "server.h"
 #include "util/cfg.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 
-#define REQ_MAX 8192 /* a metrics scrape is one small GET */
+#define REQ_MAX 8192         /* a metrics scrape is one small GET */
+#define RESP_MAX (64u << 20) /* far above any metrics text */
 
 struct net_metrics {
-    uv_tcp_t tcp;       /* embedded listener */
-    struct server *srv; /* borrowed */
+    uv_tcp_t tcp; /* embedded listener */
+    net_metrics_render_fn render;
+    void *render_data; /* borrowed */
     list_node clients;
     int open_handles; /* listener + clients; freed at zero */
     bool closing;
@@ -34,138 +34,6 @@ struct client {
     char req[REQ_MAX];
     bool closing;
 };
-
-/* A growable text buffer; on OOM it sets |failed| and stops growing. */
-struct text {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-
-static void textf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void textf(struct text *t, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (t->failed)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        t->failed = true;
-        return;
-    }
-    if (!t->p || (size_t)n >= t->cap - t->len) {
-        size_t cap = (t->cap ? t->cap : 4096);
-        while (cap - t->len <= (size_t)n)
-            cap *= 2;
-        char *np = realloc(t->p, cap);
-        if (!np) {
-            t->failed = true;
-            return;
-        }
-        t->p = np;
-        t->cap = cap;
-        va_start(ap, fmt);
-        vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-    }
-    t->len += (size_t)n;
-}
-
-static void render_calls(struct text *t, const struct server *srv)
-{
-    const struct server_stats *s = &srv->stats;
-
-    textf(t, "# HELP arbiterd_calls_total gRPC calls finished, by final status.\n"
-             "# TYPE arbiterd_calls_total counter\n");
-    for (int i = 0; i < RPC_STATUS_COUNT; i++)
-        textf(t, "arbiterd_calls_total{code=\"%s\"} %llu\n", rpc_status_name((rpc_status)i),
-              (unsigned long long)s->calls_by_status[i]);
-    textf(t,
-          "# HELP arbiterd_calls_in_flight gRPC calls running now.\n"
-          "# TYPE arbiterd_calls_in_flight gauge\narbiterd_calls_in_flight %u\n"
-          "# HELP arbiterd_connections_open HTTP/2 connections open now.\n"
-          "# TYPE arbiterd_connections_open gauge\narbiterd_connections_open %u\n"
-          "# HELP arbiterd_uptime_seconds Seconds since start.\n"
-          "# TYPE arbiterd_uptime_seconds gauge\narbiterd_uptime_seconds %.3f\n",
-          (unsigned)s->calls_in_flight, (unsigned)s->open_connections,
-          (double)(uv_now(srv->loop) - srv->started_at_ms) / 1000.0);
-}
-
-static void render_pool_counters(struct text *t, const struct db_pool_stats *p)
-{
-    const struct {
-        const char *name, *help;
-        uint64_t v;
-    } c[] = {
-        {"acquired", "Connections handed to calls.", p->acquired},
-        {"acquire_timeouts", "Calls that waited too long for a connection.", p->acquire_timeouts},
-        {"queue_full_rejections", "Calls refused because the wait queue was full.",
-         p->queue_full_rejections},
-        {"connect_errors", "Failed connection attempts.", p->connect_errors},
-        {"reconnects", "Connections replaced after a failure.", p->reconnects},
-    };
-    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-        textf(t,
-              "# HELP arbiterd_pool_%s_total %s\n# TYPE arbiterd_pool_%s_total counter\n"
-              "arbiterd_pool_%s_total %llu\n",
-              c[i].name, c[i].help, c[i].name, c[i].name, (unsigned long long)c[i].v);
-    textf(t, "# HELP arbiterd_pool_errors_total Database errors by SQLSTATE class.\n"
-             "# TYPE arbiterd_pool_errors_total counter\n");
-    for (uint32_t i = 0; i < p->n_error_classes && i < 32; i++)
-        textf(t, "arbiterd_pool_errors_total{class=\"%.2s\"} %llu\n",
-              p->errors_by_class[i].sqlclass, (unsigned long long)p->errors_by_class[i].count);
-}
-
-static void render_pool(struct text *t, const struct db_pool *pool)
-{
-    struct db_pool_stats p;
-
-    if (!pool)
-        return;
-    db_pool_get_stats(pool, &p);
-    textf(t,
-          "# HELP arbiterd_pool_connections Pool connections by state.\n"
-          "# TYPE arbiterd_pool_connections gauge\n"
-          "arbiterd_pool_connections{state=\"idle\"} %u\n"
-          "arbiterd_pool_connections{state=\"busy\"} %u\n"
-          "arbiterd_pool_connections{state=\"connecting\"} %u\n"
-          "# TYPE arbiterd_pool_min gauge\narbiterd_pool_min %u\n"
-          "# TYPE arbiterd_pool_max gauge\narbiterd_pool_max %u\n"
-          "# HELP arbiterd_pool_waiting Calls waiting for a connection.\n"
-          "# TYPE arbiterd_pool_waiting gauge\narbiterd_pool_waiting %u\n"
-          "# TYPE arbiterd_pool_peak_waiting gauge\narbiterd_pool_peak_waiting %u\n"
-          "# TYPE arbiterd_pool_utilization_percent gauge\n"
-          "arbiterd_pool_utilization_percent %.1f\n"
-          "# TYPE arbiterd_pool_reachable gauge\narbiterd_pool_reachable %d\n"
-          "# HELP arbiterd_pool_acquire_wait_ms Time calls waited for a connection.\n"
-          "# TYPE arbiterd_pool_acquire_wait_ms summary\n"
-          "arbiterd_pool_acquire_wait_ms{quantile=\"0.5\"} %.3f\n"
-          "arbiterd_pool_acquire_wait_ms{quantile=\"0.95\"} %.3f\n"
-          "arbiterd_pool_acquire_wait_ms{quantile=\"0.99\"} %.3f\n",
-          (unsigned)p.idle, (unsigned)p.busy, (unsigned)p.connecting, (unsigned)p.min,
-          (unsigned)p.max, (unsigned)p.waiting, (unsigned)p.peak_waiting, p.utilization_percent,
-          p.reachable ? 1 : 0, p.acquire_wait_p50_ms, p.acquire_wait_p95_ms, p.acquire_wait_p99_ms);
-    render_pool_counters(t, &p);
-}
-
-char *net_metrics_render(struct server *srv, size_t *len)
-{
-    struct text t = {0};
-
-    render_calls(&t, srv);
-    render_pool(&t, srv->pool);
-    if (t.failed) {
-        free(t.p);
-        return NULL;
-    }
-    *len = t.len;
-    return t.p;
-}
 
 /* ---- the HTTP side ---------------------------------------------------- */
 
@@ -203,30 +71,31 @@ static void on_written(uv_write_t *w, int status)
 /* Builds the whole answer (status line, headers, body) in one buffer. */
 static void respond(struct client *c, bool found)
 {
-    size_t blen = 0;
-    char *body = found ? net_metrics_render(c->m->srv, &blen) : NULL;
-    struct text t = {0};
+    size_t blen = 0, len;
+    char *body = found ? c->m->render(c->m->render_data, &blen) : NULL;
+    strbuf t;
     uv_buf_t b;
 
     if (found && !body) {
         client_close(c);
         return;
     }
-    textf(&t,
-          "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-          "Connection: close\r\n\r\n%s",
-          found ? "200 OK" : "404 Not Found",
-          found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain",
-          found ? blen : (size_t)10, found ? body : "not found\n");
+    strbuf_init(&t, RESP_MAX, NULL);
+    strbuf_printf(&t,
+                  "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                  "Connection: close\r\n\r\n",
+                  found ? "200 OK" : "404 Not Found",
+                  found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain",
+                  found ? blen : (size_t)10);
+    strbuf_add(&t, found ? body : "not found\n", found ? blen : 10);
     free(body);
-    if (t.failed) {
-        free(t.p);
+    c->resp = strbuf_take(&t, &len);
+    if (!c->resp) {
         client_close(c);
         return;
     }
-    c->resp = t.p;
     c->wr.data = c;
-    b = uv_buf_init(c->resp, (unsigned)t.len);
+    b = uv_buf_init(c->resp, (unsigned)len);
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0)
         client_close(c);
@@ -303,8 +172,8 @@ static void on_listener_closed(uv_handle_t *h)
     handle_closed(h->data);
 }
 
-int net_metrics_open(struct server *srv, const char *listen, net_metrics **out, char *err,
-                     size_t errlen)
+int net_metrics_open(uv_loop_t *loop, const char *listen, net_metrics_render_fn render, void *data,
+                     net_metrics **out, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     net_metrics *m;
@@ -315,10 +184,11 @@ int net_metrics_open(struct server *srv, const char *listen, net_metrics **out, 
     m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
-    m->srv = srv;
+    m->render = render;
+    m->render_data = data;
     list_init(&m->clients);
     m->open_handles = 1;
-    uv_tcp_init(srv->loop, &m->tcp);
+    uv_tcp_init(loop, &m->tcp);
     m->tcp.data = m;
     rv = uv_tcp_bind(&m->tcp, (struct sockaddr *)&ss, 0);
     if (rv == 0)

@@ -7,7 +7,7 @@
  * reading the message) → RUNNING (handler dispatched) → DONE (status
  * decided). A call in DONE waits for nghttp2 to close the stream, which
  * frees it (rpc_call_on_close). */
-#include "rpc/call_priv.h"
+#include "rpc/call.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nghttp2/nghttp2.h>
 #include <uv.h>
 
 #include "h2/conn.h"
@@ -24,8 +23,8 @@
 #include "rpc/metadata.h"
 #include "rpc/method.h"
 #include "rpc/percent.h"
+#include "rpc/server.h"
 #include "rpc/timeout.h"
-#include "server.h"
 #include "util/log.h"
 
 #define CALL_MAX_HEADER_BYTES 16384 /* like SETTINGS_MAX_HEADER_LIST_SIZE */
@@ -54,10 +53,9 @@ struct out_chunk {
 };
 
 struct rpc_call {
-    list_node link;     /* in the connection's call list */
-    struct server *srv; /* borrowed */
-    h2_conn *conn;      /* borrowed; NULL once the stream closed */
-    int32_t stream_id;
+    h2_stream stream; /* embedded: h2's view (stream.conn NULL once closed) */
+    list_node link;   /* in the rpc_server's call list */
+    rpc_server *rs;   /* borrowed */
     enum call_state state;
     arena arena;              /* owned: request, metadata, unary answers */
     rpc_metadata md;          /* custom metadata, in the arena */
@@ -84,15 +82,12 @@ struct rpc_call {
     void *cancel_data;
 };
 
+#define HDR(n, v) ((h2_header)H2_HEADER(n, v))
+
 static const char *const status_text[RPC_STATUS_COUNT] = {
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
 };
 
-#define NV(n, v)                                                                                   \
-    {                                                                                              \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,                              \
-            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
-    }
 #define ACCEPT_ENCODING "identity,gzip"
 
 /* ---- accessors (rpc/call.h) ------------------------------------------- */
@@ -105,11 +100,6 @@ arena *rpc_call_arena(rpc_call *call)
 void *rpc_call_alloc(rpc_call *call, size_t n)
 {
     return arena_alloc(&call->arena, n);
-}
-
-struct server *rpc_call_server(rpc_call *call)
-{
-    return call->srv;
 }
 
 const char *rpc_call_metadata(rpc_call *call, const char *name, size_t *len)
@@ -138,13 +128,23 @@ uint64_t rpc_call_remaining_ms(rpc_call *call)
 
     if (!call->has_deadline)
         return UINT64_MAX;
-    now = uv_now(call->srv->loop);
+    now = uv_now(call->rs->loop);
     return call->deadline > now ? call->deadline - now : 0;
+}
+
+uint64_t rpc_call_deadline_ms(rpc_call *call)
+{
+    return call->has_deadline ? call->deadline : UINT64_MAX;
 }
 
 uid_t rpc_call_peer_uid(rpc_call *call)
 {
     return call->peer_uid;
+}
+
+const ProtobufCMessage *rpc_call_request(rpc_call *call)
+{
+    return call->state == CALL_RUNNING || call->state == CALL_DONE ? call->request : NULL;
 }
 
 const char *rpc_call_path(rpc_call *call)
@@ -163,16 +163,6 @@ void rpc_call_on_cancel(rpc_call *call, rpc_cancel_fn fn, void *data)
     call->cancel_data = data;
 }
 
-list_node *rpc_call_node(rpc_call *call)
-{
-    return &call->link;
-}
-
-rpc_call *rpc_call_from_node(list_node *n)
-{
-    return container_of(n, rpc_call, link);
-}
-
 /* ---- lifecycle -------------------------------------------------------- */
 
 /* The one place the state changes. States only move forward; anything
@@ -182,31 +172,30 @@ static void set_state(rpc_call *call, enum call_state to)
     static const char *const names[] = {"headers", "reading", "running", "done"};
 
     assert(to > call->state);
-    log_debug("stream %d %s: %s -> %s", call->stream_id, rpc_call_path(call), names[call->state],
+    log_debug("stream %d %s: %s -> %s", call->stream.id, rpc_call_path(call), names[call->state],
               names[to]);
     call->state = to;
 }
 
-rpc_call *rpc_call_begin(struct server *srv, h2_conn *conn, int32_t stream_id, list_node *calls)
+static h2_stream *on_begin(void *data, h2_conn *conn, int32_t stream_id)
 {
-    rpc_call *call = calloc(1, sizeof(*call));
-    size_t limit = (size_t)srv->cfg->max_message_bytes * 4;
+    rpc_server *rs = data;
+    rpc_call *call = alloc_calloc(rs->mem, 1, sizeof(*call));
+    size_t limit = (size_t)rs->max_message_bytes * 4;
 
     if (!call)
         return NULL;
-    call->srv = srv;
-    call->conn = conn;
-    call->stream_id = stream_id;
+    call->rs = rs;
     call->state = CALL_HEADERS;
     call->peer_uid = h2_conn_peer_uid(conn);
     /* The arena holds the request, a decoded copy of large fields and the
      * answer; the cap stops a handler bug from eating the machine. */
-    arena_init(&call->arena, limit < CALL_MIN_SEND_LIMIT ? CALL_MIN_SEND_LIMIT : limit);
+    arena_init(&call->arena, limit < CALL_MIN_SEND_LIMIT ? CALL_MIN_SEND_LIMIT : limit, rs->mem);
     rpc_metadata_init(&call->md, &call->arena, CALL_MAX_METADATA, CALL_MAX_HEADER_BYTES);
-    rpc_frame_decoder_init(&call->dec, srv->cfg->max_message_bytes);
-    list_push(calls, &call->link);
-    srv->stats.calls_in_flight++;
-    return call;
+    rpc_frame_decoder_init(&call->dec, rs->max_message_bytes);
+    list_push(&rs->calls, &call->link);
+    rs->stats.calls_in_flight++;
+    return &call->stream;
 }
 
 static void free_call(rpc_call *call)
@@ -216,11 +205,11 @@ static void free_call(rpc_call *call)
     for (o = call->out_head; o; o = next) {
         next = o->next;
         if (o->heap)
-            free(o);
+            alloc_free(call->rs->mem, o);
     }
     rpc_frame_decoder_deinit(&call->dec);
     arena_deinit(&call->arena);
-    free(call);
+    alloc_free(call->rs->mem, call);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -235,24 +224,33 @@ static void run_hook(rpc_call *call)
 
     call->cancel_fn = NULL;
     if (fn)
-        fn(call, call->cancel_data);
+        fn(call->cancel_data);
 }
 
-void rpc_call_on_close(rpc_call *call, uint32_t error_code)
+/* Counts a finished call by its final status. */
+static void count_call(rpc_server *rs, rpc_status status)
 {
+    rs->stats.calls_by_status[(unsigned)status < RPC_STATUS_COUNT ? status : RPC_UNKNOWN]++;
+    rs->stats.calls_total++;
+    rs->stats.calls_in_flight--;
+}
+
+static void on_close(h2_stream *s, uint32_t error_code)
+{
+    rpc_call *call = container_of(s, rpc_call, stream);
+
     list_remove(&call->link);
-    call->conn = NULL;
     if (call->state != CALL_DONE) {
         /* The client reset the stream or went away before an answer. */
         bool running = call->state == CALL_RUNNING;
         set_state(call, CALL_DONE);
         call->status = RPC_CANCELLED;
         log_debug("call %s on stream %d cancelled by the client (h2 error %u)", rpc_call_path(call),
-                  call->stream_id, error_code);
+                  call->stream.id, error_code);
         if (running)
             run_hook(call);
     }
-    server_count_call(call->srv, call->status);
+    count_call(call->rs, call->status);
     if (call->timer_used) {
         uv_timer_stop(&call->timer);
         uv_close((uv_handle_t *)&call->timer, on_timer_closed);
@@ -263,29 +261,36 @@ void rpc_call_on_close(rpc_call *call, uint32_t error_code)
 
 /* ---- answering -------------------------------------------------------- */
 
+/* The grpc-status header of the call's final status. */
+static h2_header status_header(const rpc_call *call)
+{
+    const char *v = status_text[call->status];
+
+    return (h2_header){"grpc-status", v, 11, strlen(v), false};
+}
+
+/* The grpc-message header (the arena copy lives until the call is freed,
+ * after the frame left), if there is a message. */
+static size_t message_header(const rpc_call *call, h2_header *out)
+{
+    if (!call->message)
+        return 0;
+    *out = (h2_header){"grpc-message", call->message, 12, strlen(call->message), false};
+    return 1;
+}
+
 /* Trailers-only: ":status 200", content-type and the status in one HEADERS
  * frame with END_STREAM, for errors before any answer started. */
-static void submit_trailers_only(rpc_call *call, nghttp2_session *s, const char *msg)
+static void submit_trailers_only(rpc_call *call)
 {
-    nghttp2_nv nva[5] = {
-        NV(":status", "200"),
-        NV("content-type", "application/grpc"),
-        NV("grpc-status", "0"),
-    };
-    size_t n = 3;
+    h2_header hdrs[5] = {HDR(":status", "200"), HDR("content-type", "application/grpc")};
+    size_t n = 2;
 
-    nva[2].value = (uint8_t *)status_text[call->status];
-    nva[2].valuelen = strlen(status_text[call->status]);
-    if (msg) {
-        nva[n] = (nghttp2_nv)NV("grpc-message", "");
-        nva[n].value = (uint8_t *)msg;
-        nva[n].valuelen = strlen(msg);
-        nva[n++].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME;
-    }
+    hdrs[n++] = status_header(call);
+    n += message_header(call, &hdrs[n]);
     if (call->accept_enc)
-        nva[n++] = (nghttp2_nv)NV("grpc-accept-encoding", ACCEPT_ENCODING);
-    if (nghttp2_submit_response(s, call->stream_id, nva, n, NULL) != 0)
-        log_debug("stream %d: cannot submit trailers-only", call->stream_id);
+        hdrs[n++] = HDR("grpc-accept-encoding", ACCEPT_ENCODING);
+    (void)h2_stream_respond(&call->stream, hdrs, n, false);
 }
 
 /* Percent-encodes |msg| into the arena (NULL when there is none). */
@@ -310,8 +315,6 @@ static const char *encode_message(rpc_call *call, const char *msg)
  * answered yet, else the data provider ends with EOF and the trailers. */
 static void answer(rpc_call *call, rpc_status status, const char *msg)
 {
-    nghttp2_session *s;
-
     set_state(call, CALL_DONE);
     /* A handler bug must not index past the status table. */
     call->status = (unsigned)status < RPC_STATUS_COUNT ? status : RPC_UNKNOWN;
@@ -319,51 +322,33 @@ static void answer(rpc_call *call, rpc_status status, const char *msg)
     call->cancel_fn = NULL;
     if (call->timer_used)
         uv_timer_stop(&call->timer);
-    if (!call->conn)
-        return;
-    s = h2_conn_session(call->conn);
-    if (!s)
-        return;
     if (!call->headers_sent)
-        submit_trailers_only(call, s, call->message);
+        submit_trailers_only(call);
     else
-        nghttp2_session_resume_data(s, call->stream_id);
-    h2_conn_want_flush(call->conn);
+        h2_stream_resume(&call->stream);
 }
 
 /* An HTTP error without a gRPC body (415, 405): just a status line. */
 static void answer_http(rpc_call *call, const char *code)
 {
-    nghttp2_nv nva[1] = {NV(":status", "415")};
+    h2_header hdr = {":status", code, 7, strlen(code), false};
 
     set_state(call, CALL_DONE);
     call->status = RPC_UNKNOWN;
-    nva[0].value = (uint8_t *)code;
-    nva[0].valuelen = strlen(code);
-    if (nghttp2_submit_response(h2_conn_session(call->conn), call->stream_id, nva, 1, NULL))
-        log_debug("stream %d: cannot submit HTTP %s", call->stream_id, code);
-    h2_conn_want_flush(call->conn);
+    (void)h2_stream_respond(&call->stream, &hdr, 1, false);
 }
 
-static void submit_trailers(rpc_call *call, nghttp2_session *s)
+static void submit_trailers(rpc_call *call)
 {
-    nghttp2_nv nva[2] = {NV("grpc-status", "0"), NV("grpc-message", "")};
-    size_t n = 1;
+    h2_header hdrs[2] = {status_header(call)};
+    size_t n = 1 + message_header(call, &hdrs[1]);
 
-    nva[0].value = (uint8_t *)status_text[call->status];
-    nva[0].valuelen = strlen(status_text[call->status]);
-    if (call->message) {
-        nva[1].value = (uint8_t *)call->message;
-        nva[1].valuelen = strlen(call->message);
-        nva[1].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME;
-        n = 2;
-    }
-    if (nghttp2_submit_trailer(s, call->stream_id, nva, n) != 0)
-        log_debug("stream %d: cannot submit trailers", call->stream_id);
+    (void)h2_stream_trailers(&call->stream, hdrs, n);
 }
 
-ssize_t rpc_call_pull(rpc_call *call, uint8_t *buf, size_t len, uint32_t *data_flags)
+static ssize_t on_pull(h2_stream *s, uint8_t *buf, size_t len, bool *eof)
 {
+    rpc_call *call = container_of(s, rpc_call, stream);
     size_t n = 0;
 
     while (n < len && call->out_head) {
@@ -380,29 +365,27 @@ ssize_t rpc_call_pull(rpc_call *call, uint8_t *buf, size_t len, uint32_t *data_f
         if (!call->out_head)
             call->out_tail = NULL;
         if (o->heap)
-            free(o);
+            alloc_free(call->rs->mem, o);
     }
-    if (!call->out_head && call->state == CALL_DONE && call->conn) {
+    if (!call->out_head && call->state == CALL_DONE) {
         /* Everything sent: end the body without END_STREAM, which the
          * trailers HEADERS frame carries. */
-        *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        submit_trailers(call, h2_conn_session(call->conn));
+        *eof = true;
+        submit_trailers(call);
         return (ssize_t)n;
     }
-    return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+    return n ? (ssize_t)n : H2_DEFERRED;
 }
 
 /* Queues a serialised message and makes sure the response headers (with
  * the data provider that pulls the queue) are submitted. */
 static int enqueue(rpc_call *call, struct out_chunk *o)
 {
-    static const nghttp2_nv hdrs[] = {
-        NV(":status", "200"),
-        NV("content-type", "application/grpc"),
-        NV("grpc-accept-encoding", ACCEPT_ENCODING),
+    static const h2_header hdrs[] = {
+        H2_HEADER(":status", "200"),
+        H2_HEADER("content-type", "application/grpc"),
+        H2_HEADER("grpc-accept-encoding", ACCEPT_ENCODING),
     };
-    nghttp2_session *s = h2_conn_session(call->conn);
-    nghttp2_data_provider dp = {.source.ptr = call, .read_callback = h2_read_response};
 
     if (call->out_tail)
         call->out_tail->next = o;
@@ -410,19 +393,18 @@ static int enqueue(rpc_call *call, struct out_chunk *o)
         call->out_head = o;
     call->out_tail = o;
     if (!call->headers_sent) {
-        if (nghttp2_submit_response(s, call->stream_id, hdrs, 3, &dp) != 0)
+        if (h2_stream_respond(&call->stream, hdrs, 3, true) < 0)
             return -EIO;
         call->headers_sent = true;
     } else {
-        nghttp2_session_resume_data(s, call->stream_id);
+        h2_stream_resume(&call->stream);
     }
-    h2_conn_want_flush(call->conn);
     return 0;
 }
 
 static size_t send_limit(const rpc_call *call)
 {
-    size_t lim = call->srv->cfg->max_message_bytes;
+    size_t lim = call->rs->max_message_bytes;
     return lim < CALL_MIN_SEND_LIMIT ? CALL_MIN_SEND_LIMIT : lim;
 }
 
@@ -432,19 +414,19 @@ int rpc_call_send(rpc_call *call, const ProtobufCMessage *msg)
     struct out_chunk *o;
     int rv;
 
-    if (call->state == CALL_DONE || !call->conn)
+    if (call->state == CALL_DONE || !call->stream.conn)
         return -ECANCELED;
     size = rpc_frame_packed_size(msg);
     if (size - RPC_FRAME_PREFIX_LEN > send_limit(call))
         return -EMSGSIZE;
     /* Streamed messages live outside the arena so that a long stream does
      * not grow it: each is freed once nghttp2 pulled it. */
-    o = malloc(sizeof(*o) + size);
+    o = alloc_malloc(call->rs->mem, sizeof(*o) + size);
     if (!o)
         return -ENOMEM;
     rv = rpc_frame_pack_to(msg, send_limit(call), (uint8_t *)(o + 1), size, &len);
     if (rv < 0) {
-        free(o);
+        alloc_free(call->rs->mem, o);
         return rv == -EMSGSIZE ? -EMSGSIZE : -ENOMEM;
     }
     *o = (struct out_chunk){.data = (uint8_t *)(o + 1), .len = len, .heap = true};
@@ -477,7 +459,7 @@ void rpc_call_reply(rpc_call *call, const ProtobufCMessage *msg)
     size_t len;
     int rv;
 
-    if (call->state == CALL_DONE || !call->conn)
+    if (call->state == CALL_DONE || !call->stream.conn)
         return;
     /* A unary answer lives in the arena: no malloc of its own. */
     rv = rpc_frame_pack_arena(msg, send_limit(call), &call->arena, &buf, &len);
@@ -495,7 +477,7 @@ void rpc_call_reply(rpc_call *call, const ProtobufCMessage *msg)
     answer(call, RPC_OK, NULL);
 }
 
-void rpc_call_cancel(rpc_call *call, rpc_status status, const char *msg)
+static void call_cancel(rpc_call *call, rpc_status status, const char *msg)
 {
     rpc_cancel_fn fn = call->cancel_fn;
     void *data = call->cancel_data;
@@ -507,7 +489,17 @@ void rpc_call_cancel(rpc_call *call, rpc_status status, const char *msg)
      * done; then let the handler detach. */
     answer(call, status, msg);
     if (running && fn)
-        fn(call, data);
+        fn(data);
+}
+
+void rpc_server_cancel_calls(rpc_server *rs, rpc_status status, const char *msg)
+{
+    list_node *n, *next;
+
+    for (n = rs->calls.next; n != &rs->calls; n = next) {
+        next = n->next; /* a hook may finish (not free) other calls */
+        call_cancel(container_of(n, rpc_call, link), status, msg);
+    }
 }
 
 /* ---- request headers -------------------------------------------------- */
@@ -583,8 +575,10 @@ static void add_metadata(rpc_call *call, const uint8_t *name, size_t nl, const u
         header_fail(call, RPC_INTERNAL, "invalid request metadata");
 }
 
-void rpc_call_on_header(rpc_call *call, const uint8_t *name, size_t nl, const uint8_t *v, size_t vl)
+static void on_header(h2_stream *s, const uint8_t *name, size_t nl, const uint8_t *v, size_t vl)
 {
+    rpc_call *call = container_of(s, rpc_call, stream);
+
     if (call->state != CALL_HEADERS)
         return;
     call->header_bytes += nl + vl + RPC_METADATA_ENTRY_OVERHEAD;
@@ -630,13 +624,13 @@ static void on_deadline(uv_timer_t *t)
 {
     rpc_call *call = t->data;
 
-    log_debug("call %s on stream %d: deadline exceeded", rpc_call_path(call), call->stream_id);
-    rpc_call_cancel(call, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
+    log_debug("call %s on stream %d: deadline exceeded", rpc_call_path(call), call->stream.id);
+    call_cancel(call, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
 static void arm_deadline(rpc_call *call)
 {
-    uv_loop_t *loop = call->srv->loop;
+    uv_loop_t *loop = call->rs->loop;
 
     call->deadline = uv_now(loop) + call->timeout_ms;
     uv_timer_init(loop, &call->timer);
@@ -648,8 +642,24 @@ static void arm_deadline(rpc_call *call)
 /* Validation order: HTTP-level problems (405, 415) first, as they mean the
  * peer is not speaking gRPC at all; then te, the method, header problems
  * and the tenant, each answered trailers-only. */
-void rpc_call_on_headers_end(rpc_call *call)
+/* Admin-only methods: the server's own uid or root (SO_PEERCRED), checked
+ * here for every such method before anything else happens. */
+static bool peer_allowed(rpc_call *call)
 {
+    if (!(call->method->flags & RPC_ADMIN_ONLY) || call->peer_uid == 0 ||
+        call->peer_uid == call->rs->admin_uid)
+        return true;
+    answer(call, RPC_PERMISSION_DENIED,
+           arena_printf(&call->arena,
+                        "%s is only for the server's own uid or root (caller uid %ld)",
+                        call->method->service->short_name, (long)call->peer_uid));
+    return false;
+}
+
+static void on_headers_end(h2_stream *s)
+{
+    rpc_call *call = container_of(s, rpc_call, stream);
+
     if (call->state != CALL_HEADERS)
         return;
     if (!(call->seen & SEEN_GRPC_CT)) {
@@ -664,8 +674,13 @@ void rpc_call_on_headers_end(rpc_call *call)
         answer(call, RPC_INTERNAL, "te: trailers is required");
         return;
     }
+    if (call->hdr_status == RPC_RESOURCE_EXHAUSTED) {
+        /* Out of memory reading the headers: the path may be lost too. */
+        answer(call, call->hdr_status, call->hdr_msg);
+        return;
+    }
     if (call->path)
-        call->method = rpc_methods_find(&call->srv->methods, call->path, call->path_len);
+        call->method = rpc_methods_find(&call->rs->methods, call->path, call->path_len);
     if (!call->method) {
         /* Name the path, as grpc-go does; percent-encoding makes any byte
          * of it safe in grpc-message. */
@@ -677,6 +692,8 @@ void rpc_call_on_headers_end(rpc_call *call)
         call->accept_enc = true;
         header_fail(call, RPC_UNIMPLEMENTED, "unsupported grpc-encoding");
     }
+    if (!peer_allowed(call))
+        return;
     read_identity(call);
     if (call->hdr_status != RPC_OK) {
         answer(call, call->hdr_status, call->hdr_msg);
@@ -693,7 +710,7 @@ void rpc_call_on_headers_end(rpc_call *call)
 static void on_message(rpc_call *call, const rpc_frame_msg *msg)
 {
     const ProtobufCMessageDescriptor *desc = call->method->method->input;
-    ProtobufCAllocator *alloc = arena_protobuf_allocator(&call->arena);
+    ProtobufCAllocator *pba = arena_protobuf_allocator(&call->arena);
     uint8_t *plain = NULL;
     size_t plain_len = 0;
     int rv;
@@ -703,27 +720,27 @@ static void on_message(rpc_call *call, const rpc_frame_msg *msg)
         return;
     }
     if (!msg->compressed) {
-        call->request = protobuf_c_message_unpack(desc, alloc, msg->len, msg->data);
+        call->request = protobuf_c_message_unpack(desc, pba, msg->len, msg->data);
     } else if (call->encoding != ENC_GZIP) {
         answer(call, RPC_INTERNAL, "compressed message without grpc-encoding");
         return;
     } else {
-        rv = rpc_frame_gunzip(msg->data, msg->len, call->srv->cfg->max_message_bytes, &plain,
-                              &plain_len);
+        rv = rpc_frame_gunzip(msg->data, msg->len, call->rs->max_message_bytes, &plain, &plain_len);
         if (rv < 0) {
             answer(call, rv == -EMSGSIZE ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
                    rv == -EMSGSIZE ? "decompressed message too large" : "bad gzip message");
             return;
         }
-        call->request = protobuf_c_message_unpack(desc, alloc, plain_len, plain);
+        call->request = protobuf_c_message_unpack(desc, pba, plain_len, plain);
         free(plain);
     }
     if (!call->request)
         answer(call, RPC_INTERNAL, "cannot parse request message");
 }
 
-void rpc_call_on_data(rpc_call *call, const uint8_t *data, size_t len)
+static void on_data(h2_stream *s, const uint8_t *data, size_t len)
 {
+    rpc_call *call = container_of(s, rpc_call, stream);
     rpc_frame_msg msg;
     int rv;
 
@@ -744,8 +761,10 @@ void rpc_call_on_data(rpc_call *call, const uint8_t *data, size_t len)
     }
 }
 
-void rpc_call_on_end_stream(rpc_call *call)
+static void on_end_stream(h2_stream *s)
 {
+    rpc_call *call = container_of(s, rpc_call, stream);
+
     if (call->state != CALL_READING)
         return;
     if (rpc_frame_decoder_finish(&call->dec) < 0) {
@@ -759,4 +778,19 @@ void rpc_call_on_end_stream(rpc_call *call)
     rpc_frame_decoder_deinit(&call->dec); /* the message is decoded; drop its buffer */
     set_state(call, CALL_RUNNING);
     call->method->handler(call, call->request, call->method->data);
+}
+
+static const struct h2_stream_ops stream_ops = {
+    .begin = on_begin,
+    .header = on_header,
+    .headers_end = on_headers_end,
+    .data = on_data,
+    .end_stream = on_end_stream,
+    .close = on_close,
+    .pull = on_pull,
+};
+
+const struct h2_stream_ops *rpc_server_stream_ops(void)
+{
+    return &stream_ops;
 }

@@ -31,8 +31,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "rpc/status.h"
 #include "util/arena.h"
+#include "util/status.h"
 
 typedef struct rpc_call rpc_call;
 struct server;
@@ -42,9 +42,6 @@ arena *rpc_call_arena(rpc_call *call);
 
 /* Zeroed memory from the call's arena; NULL when out of memory. */
 void *rpc_call_alloc(rpc_call *call, size_t n);
-
-/* The server the call arrived at (borrowed). */
-struct server *rpc_call_server(rpc_call *call);
 
 /* Custom metadata by lower-case name, or NULL when absent. For names ending
  * in "-bin" the value is already base64-decoded; |len| (may be NULL)
@@ -61,8 +58,14 @@ const char *rpc_call_session(rpc_call *call);
  * UINT64_MAX when the client sent no grpc-timeout. */
 uint64_t rpc_call_remaining_ms(rpc_call *call);
 
+/* The deadline in the loop's uv_now() time, or UINT64_MAX without one. */
+uint64_t rpc_call_deadline_ms(rpc_call *call);
+
 /* The peer's uid from SO_PEERCRED. */
 uid_t rpc_call_peer_uid(rpc_call *call);
+
+/* The decoded request (in the arena); NULL before the handler runs. */
+const ProtobufCMessage *rpc_call_request(rpc_call *call);
 
 /* "/pkg.Service/Method", for logs. */
 const char *rpc_call_path(rpc_call *call);
@@ -70,9 +73,9 @@ const char *rpc_call_path(rpc_call *call);
 /* True once the call was cancelled (hook ran) or finished. */
 bool rpc_call_is_done(rpc_call *call);
 
-/* Sets the hook that runs once if the call ends before the handler
- * finishes it. Replaces an earlier hook; NULL clears it. */
-typedef void (*rpc_cancel_fn)(rpc_call *call, void *data);
+/* Sets the hook that runs once, with |data|, if the call ends before the
+ * handler finishes it. Replaces an earlier hook; NULL clears it. */
+typedef void (*rpc_cancel_fn)(void *data);
 void rpc_call_on_cancel(rpc_call *call, rpc_cancel_fn fn, void *data);
 
 /* Sends one response message (serialised now; |msg| may be freed or reused

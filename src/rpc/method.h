@@ -22,6 +22,8 @@ enum rpc_method_flags {
     RPC_UNARY = 0,
     RPC_SERVER_STREAMING = 1 << 0,
     RPC_NEEDS_TENANT = 1 << 1, /* missing x-tenant-id → INVALID_ARGUMENT */
+    RPC_ADMIN_ONLY = 1 << 2,   /* callers other than rpc_server.admin_uid and root →
+                                  PERMISSION_DENIED before the request is read */
 };
 
 typedef struct rpc_method {

@@ -66,7 +66,7 @@ int rpc_percent_encode(const char *in, size_t len, char *out, size_t cap, size_t
     return truncated ? -ENOBUFS : 0;
 }
 
-static int hexval(unsigned char c)
+int rpc_hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -83,8 +83,9 @@ size_t rpc_percent_decode(const char *in, size_t len, char *out)
     size_t o = 0;
 
     for (size_t i = 0; i < len; i++) {
-        if (u[i] == '%' && i + 2 < len && hexval(u[i + 1]) >= 0 && hexval(u[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(u[i + 1]) << 4 | hexval(u[i + 2]));
+        if (u[i] == '%' && i + 2 < len && rpc_hex_value(u[i + 1]) >= 0 &&
+            rpc_hex_value(u[i + 2]) >= 0) {
+            out[o++] = (char)(rpc_hex_value(u[i + 1]) << 4 | rpc_hex_value(u[i + 2]));
             i += 2;
         } else {
             out[o++] = (char)u[i];

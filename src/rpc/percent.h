@@ -22,4 +22,7 @@ int rpc_percent_encode(const char *in, size_t len, char *out, size_t cap, size_t
  * Never fails. Returns the decoded length; writes no NUL. */
 size_t rpc_percent_decode(const char *in, size_t len, char *out);
 
+/* The value of hex digit |c| (either case), or -1. */
+int rpc_hex_value(unsigned char c);
+
 #endif

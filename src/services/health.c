@@ -9,16 +9,15 @@
 
 #include "health.pb-c.h"
 #include "rpc/call.h"
-#include "rpc/method.h"
-#include "server.h"
 #include "services/services.h"
+#include "services/svc_table.h"
 #include "util/list.h"
 #include "util/log.h"
 
 #define ST(x) GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__##x
 
 struct health {
-    struct server *srv; /* borrowed */
+    const rpc_methods *methods; /* borrowed: the services that exist */
     bool serving;
     bool shutting_down;
     list_node watchers; /* struct watcher */
@@ -33,9 +32,9 @@ struct watcher {
     int last;   /* last status sent */
 };
 
-static bool service_known(struct server *srv, const char *name)
+static bool service_known(const struct health *h, const char *name)
 {
-    const rpc_methods *t = &srv->methods;
+    const rpc_methods *t = h->methods;
 
     if (!name || !*name)
         return true;
@@ -54,14 +53,14 @@ static int overall(const struct health *h)
 static void health_check(rpc_call *call, const ProtobufCMessage *request, void *data)
 {
     const Grpc__Health__V1__HealthCheckRequest *req = (const void *)request;
-    struct server *srv = data;
+    const struct health *h = svc_entry_env(data)->health;
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
 
-    if (!service_known(srv, req->service)) {
+    if (!service_known(h, req->service)) {
         rpc_call_finish(call, RPC_NOT_FOUND, "unknown service");
         return;
     }
-    resp.status = overall(srv->health);
+    resp.status = overall(h);
     rpc_call_reply(call, &resp.base);
 }
 
@@ -74,35 +73,34 @@ static int watch_send(struct watcher *w, int status)
     return rpc_call_send(w->call, &resp.base);
 }
 
-static void on_watch_cancel(rpc_call *call, void *data)
+static void on_watch_cancel(void *data)
 {
     struct watcher *w = data;
 
-    (void)call;
     list_remove(&w->link);
 }
 
 static void health_watch(rpc_call *call, const ProtobufCMessage *request, void *data)
 {
     const Grpc__Health__V1__HealthCheckRequest *req = (const void *)request;
-    struct server *srv = data;
+    struct health *h = svc_entry_env(data)->health;
     struct watcher *w = rpc_call_alloc(call, sizeof(*w));
 
     if (!w) {
-        rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
+        svc_oom(call);
         return;
     }
-    if (srv->health->shutting_down) {
+    if (h->shutting_down) {
         rpc_call_finish(call, RPC_UNAVAILABLE, "server is shutting down");
         return;
     }
     w->call = call;
-    w->known = service_known(srv, req->service);
-    if (watch_send(w, w->known ? overall(srv->health) : ST(SERVICE_UNKNOWN)) < 0) {
+    w->known = service_known(h, req->service);
+    if (watch_send(w, w->known ? overall(h) : ST(SERVICE_UNKNOWN)) < 0) {
         rpc_call_finish(call, RPC_INTERNAL, "cannot send status");
         return;
     }
-    list_push(&srv->health->watchers, &w->link);
+    list_push(&h->watchers, &w->link);
     rpc_call_on_cancel(call, on_watch_cancel, w);
 }
 
@@ -125,37 +123,40 @@ static void notify(struct health *h)
     }
 }
 
-int svc_health_register(struct server *srv)
+static const svc_method methods[] = {
+    {.name = "Check", .flags = SVC_READ_ONLY, .handler = health_check},
+    {.name = "Watch", .flags = SVC_READ_ONLY | SVC_STREAMING, .handler = health_watch},
+};
+
+static int start(svc_env *env)
 {
-    const ProtobufCServiceDescriptor *d = &grpc__health__v1__health__descriptor;
     struct health *h = calloc(1, sizeof(*h));
-    int rv;
 
     if (!h)
         return -ENOMEM;
-    h->srv = srv;
+    h->methods = &env->rpc->methods;
     h->serving = true; /* until a pool says otherwise */
     list_init(&h->watchers);
-    srv->health = h;
-    rv = rpc_methods_add(&srv->methods, d, "Check", health_check, RPC_UNARY, srv);
-    if (rv == 0)
-        rv = rpc_methods_add(&srv->methods, d, "Watch", health_watch, RPC_SERVER_STREAMING, srv);
-    return rv;
+    env->health = h;
+    return svc_table_register(env, &grpc__health__v1__health__descriptor, methods,
+                              sizeof(methods) / sizeof(methods[0]));
 }
 
-void svc_health_set_serving(struct server *srv, int serving)
+static void serving_changed(svc_env *env, bool serving)
 {
-    struct health *h = srv->health;
+    struct health *h = env->health;
 
-    if (!h || h->serving == (serving != 0))
+    if (!h || h->serving == serving)
         return;
-    h->serving = serving != 0;
+    h->serving = serving;
     notify(h);
 }
 
-void svc_health_shutdown(struct server *srv)
+/* Shutdown began: NOT_SERVING to every Watch stream, then they end with
+ * UNAVAILABLE so clients see the stream end. */
+static void on_shutdown(svc_env *env)
 {
-    struct health *h = srv->health;
+    struct health *h = env->health;
 
     if (!h || h->shutting_down)
         return;
@@ -168,8 +169,16 @@ void svc_health_shutdown(struct server *srv)
     }
 }
 
-void svc_health_free(struct server *srv)
+static void stop(svc_env *env)
 {
-    free(srv->health);
-    srv->health = NULL;
+    free(env->health);
+    env->health = NULL;
 }
+
+const struct svc_service svc_health = {
+    .name = "Health",
+    .start = start,
+    .serving_changed = serving_changed,
+    .shutdown = on_shutdown,
+    .stop = stop,
+};

@@ -1,24 +1,16 @@
-/* Every service registers its methods in the server's method table here.
- * Each returns 0 or a negative errno-style code. */
+/* The services the server offers, in registration order (svc.c lists them;
+ * server.c walks the list). */
 #ifndef ARBITER_SERVICES_SERVICES_H
 #define ARBITER_SERVICES_SERVICES_H
 
-struct server;
+#include "services/svc.h"
 
-int svc_health_register(struct server *srv);
-int svc_testing_register(struct server *srv);    /* only with --enable-test-service */
-int svc_testing_db_register(struct server *srv); /* only with --enable-test-service */
-int svc_agent_registry_register(struct server *srv);
-int svc_admin_register(struct server *srv);
+extern const struct svc_service svc_health;         /* grpc.health.v1.Health */
+extern const struct svc_service svc_agent_registry; /* arbiter.v1.AgentRegistry */
+extern const struct svc_service svc_admin;          /* arbiter.v1.Admin */
+extern const struct svc_service svc_testing;        /* --enable-test-service only */
 
-/* Health: sets the overall status (service "") from the pool's state. */
-void svc_health_set_serving(struct server *srv, int serving);
-
-/* Health at shutdown start: reports NOT_SERVING to every Watch stream, then
- * ends them with UNAVAILABLE so clients see the stream end. */
-void svc_health_shutdown(struct server *srv);
-
-/* Frees the health state (srv->health); call after the loop ran out. */
-void svc_health_free(struct server *srv);
+/* Testing's DbProbe (testing_db.c), registered by svc_testing. */
+int svc_testing_db_start(svc_env *env);
 
 #endif

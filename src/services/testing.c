@@ -7,9 +7,8 @@
 #include <stdlib.h>
 
 #include "rpc/call.h"
-#include "rpc/method.h"
-#include "server.h"
 #include "services/services.h"
+#include "services/svc_table.h"
 #include "testing.pb-c.h"
 #include "util/log.h"
 
@@ -34,10 +33,10 @@ static void echo(rpc_call *call, const ProtobufCMessage *request, void *data)
     rpc_call_reply(call, &resp.base);
 }
 
-static void never_cancelled(rpc_call *call, void *data)
+static void never_cancelled(void *data)
 {
     (void)data;
-    log_debug("NeverAnswer %s cancelled", rpc_call_path(call));
+    log_debug("a NeverAnswer call was cancelled");
 }
 
 static void never_answer(rpc_call *call, const ProtobufCMessage *request, void *data)
@@ -68,9 +67,8 @@ static void streamer_stop(struct streamer *s)
     uv_close((uv_handle_t *)&s->timer, on_streamer_closed);
 }
 
-static void on_stream_cancel(rpc_call *call, void *data)
+static void on_stream_cancel(void *data)
 {
-    (void)call;
     streamer_stop(data);
 }
 
@@ -103,7 +101,6 @@ static void on_stream_tick(uv_timer_t *t)
 static void stream_n(rpc_call *call, const ProtobufCMessage *request, void *data)
 {
     const Arbiter__V1__StreamRequest *req = (const void *)request;
-    struct server *srv = data;
     struct streamer *s;
 
     if (req->count < 0 || req->interval_ms < 0) {
@@ -116,12 +113,12 @@ static void stream_n(rpc_call *call, const ProtobufCMessage *request, void *data
     }
     s = calloc(1, sizeof(*s));
     if (!s) {
-        rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
+        svc_oom(call);
         return;
     }
     s->call = call;
     s->left = req->count;
-    uv_timer_init(srv->loop, &s->timer);
+    uv_timer_init(svc_entry_env(data)->loop, &s->timer);
     s->timer.data = s;
     /* The first message goes now, the others |interval_ms| apart. */
     if (!stream_one(s)) {
@@ -133,14 +130,21 @@ static void stream_n(rpc_call *call, const ProtobufCMessage *request, void *data
                    (uint64_t)(req->interval_ms > 0 ? req->interval_ms : 1));
 }
 
-int svc_testing_register(struct server *srv)
-{
-    const ProtobufCServiceDescriptor *d = &arbiter__v1__testing__descriptor;
-    int rv = rpc_methods_add(&srv->methods, d, "Echo", echo, RPC_UNARY, srv);
+static const svc_method methods[] = {
+    {.name = "Echo", .handler = echo},
+    {.name = "NeverAnswer", .handler = never_answer},
+    {.name = "StreamN", .flags = SVC_STREAMING, .handler = stream_n},
+};
 
-    if (rv == 0)
-        rv = rpc_methods_add(&srv->methods, d, "NeverAnswer", never_answer, RPC_UNARY, srv);
-    if (rv == 0)
-        rv = rpc_methods_add(&srv->methods, d, "StreamN", stream_n, RPC_SERVER_STREAMING, srv);
-    return rv;
+static int start(svc_env *env)
+{
+    int rv;
+
+    if (!env->cfg->enable_test_service)
+        return 0;
+    rv = svc_table_register(env, &arbiter__v1__testing__descriptor, methods,
+                            sizeof(methods) / sizeof(methods[0]));
+    return rv == 0 ? svc_testing_db_start(env) : rv;
 }
+
+const struct svc_service svc_testing = {.name = "Testing", .start = start};

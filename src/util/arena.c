@@ -16,10 +16,11 @@ struct arena_block {
     alignas(max_align_t) unsigned char data[];
 };
 
-void arena_init(arena *a, size_t limit)
+void arena_init(arena *a, size_t limit, alloc *mem)
 {
     memset(a, 0, sizeof(*a));
     a->limit = limit;
+    a->mem = mem;
 }
 
 void arena_deinit(arena *a)
@@ -27,7 +28,7 @@ void arena_deinit(arena *a)
     struct arena_block *b = a->head;
     while (b) {
         struct arena_block *next = b->next;
-        free(b);
+        alloc_free(a->mem, b);
         b = next;
     }
     a->head = NULL;
@@ -49,6 +50,8 @@ void *arena_alloc(arena *a, size_t n)
     n = align_up(n);
     if (a->limit && a->used + n > a->limit)
         return NULL;
+    if (alloc_arena_fails(a->mem))
+        return NULL;
 
     struct arena_block *b = a->head;
     if (!b || b->size - b->used < n) {
@@ -56,7 +59,7 @@ void *arena_alloc(arena *a, size_t n)
         /* Grow geometrically so a big response costs few mallocs. */
         if (b && b->size * 2 > size && b->size < (1u << 20))
             size = b->size * 2;
-        struct arena_block *nb = malloc(sizeof(*nb) + size);
+        struct arena_block *nb = alloc_malloc(a->mem, sizeof(*nb) + size);
         if (!nb)
             return NULL;
         nb->size = size;

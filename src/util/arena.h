@@ -8,18 +8,22 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
+#include "util/alloc.h"
+
 struct arena_block;
 
 typedef struct arena {
     struct arena_block *head; /* owned: singly linked list of blocks */
     size_t used;              /* bytes handed out, for statistics */
     size_t limit;             /* hard cap on total bytes; 0 = none */
+    alloc *mem;               /* borrowed: where blocks come from (NULL: malloc) */
     ProtobufCAllocator pb;    /* allocator that points back at this arena */
 } arena;
 
 /* Initialises an empty arena on caller storage. |limit| caps the total
- * bytes it may hand out (0 for no cap). Allocates nothing. */
-void arena_init(arena *a, size_t limit);
+ * bytes it may hand out (0 for no cap); blocks come from |mem| (NULL:
+ * malloc). Allocates nothing. */
+void arena_init(arena *a, size_t limit, alloc *mem);
 
 /* Frees every block. The arena may be reused after arena_init(). */
 void arena_deinit(arena *a);

@@ -19,7 +19,7 @@ static char err[512];
 
 static void setup(void)
 {
-    arena_init(&a, 0);
+    arena_init(&a, 0, NULL);
     err[0] = '\0';
 }
 

@@ -24,8 +24,8 @@
 
 #include "arbiter.h"
 #include "health.pb-c.h"
-#include "rpc/status.h"
 #include "testing.pb-c.h"
+#include "util/status.h"
 
 extern char **environ;
 

@@ -100,7 +100,7 @@ static void fuzz_metadata(const char *name, size_t nn, const char *value, size_t
         CHECK(vn >= 1 && vn <= RPC_TENANT_MAX_LEN);
     if (rpc_path_valid(value, vn))
         CHECK(vn >= 4 && value[0] == '/');
-    arena_init(&a, 1 << 16);
+    arena_init(&a, 1 << 16, NULL);
     rpc_metadata_init(&m, &a, 4, 4096);
     for (int i = 0; i < 3; i++) {
         int rv = rpc_metadata_add(&m, name, nn, value, vn);

@@ -32,7 +32,6 @@ static struct {
     uv_loop_t loop;
     struct cfg cfg;
     struct server srv;
-    list_node conns;
     bool ready;
 } fx;
 
@@ -44,9 +43,8 @@ static void setup(void)
     fx.cfg.enable_test_service = true;
     fx.cfg.max_message_bytes = 1 << 16; /* small, so limits are reachable */
     log_level_current = LOG_ERROR;
-    if (server_init(&fx.srv, &fx.loop, &fx.cfg) < 0)
+    if (server_init(&fx.srv, &fx.loop, &fx.cfg, NULL) < 0)
         abort();
-    list_init(&fx.conns);
     fx.ready = true;
 }
 
@@ -76,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         abort();
-    if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 || h2_conn_adopt(&fx.srv, sv[0], &fx.conns) < 0)
+    if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 || server_adopt(&fx.srv, sv[0]) < 0)
         abort();
     while (off < size && spins++ < MAX_SPINS) {
         off += feed(sv[1], data + off, size - off);
@@ -86,12 +84,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Hang up: the server must close the connection and free every call on
      * it, including handlers that never answer and streams with timers. */
     shutdown(sv[1], SHUT_WR);
-    while (!list_empty(&fx.conns) && spins++ < MAX_SPINS) {
+    while (server_connections(&fx.srv) > 0 && spins++ < MAX_SPINS) {
         uv_run(&fx.loop, UV_RUN_NOWAIT);
         drain(sv[1]);
     }
     close(sv[1]);
-    if (!list_empty(&fx.conns) || fx.srv.stats.calls_in_flight != 0)
+    if (server_connections(&fx.srv) > 0 || fx.srv.rpc.stats.calls_in_flight != 0)
         abort();
     uv_run(&fx.loop, UV_RUN_NOWAIT); /* the close callbacks */
     return 0;

@@ -110,7 +110,7 @@ Test(rpc_base64, decode_into_arena_is_nul_terminated)
     uint8_t *v = NULL;
     size_t n = 0;
 
-    arena_init(&a, 0);
+    arena_init(&a, 0, NULL);
     cr_assert(eq(int, rpc_base64_decode_arena(&a, "Zm9v,YmFy", 9, &v, &n), 0));
     cr_assert(eq(sz, n, 6));
     cr_assert(eq(str, (char *)v, "foobar"));

@@ -485,7 +485,7 @@ Test(rpc_frame, pack_into_arena)
     uint8_t *buf = NULL;
     size_t n = 0;
 
-    arena_init(&a, 0);
+    arena_init(&a, 0, NULL);
     set_service(&req, "x");
     cr_assert(eq(int, rpc_frame_pack_arena(&req.base, 100, &a, &buf, &n), 0));
     cr_assert(eq(sz, n, 8));

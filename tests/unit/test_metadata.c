@@ -173,7 +173,7 @@ static struct fixture fx;
 
 static void setup(void)
 {
-    arena_init(&fx.a, 0);
+    arena_init(&fx.a, 0, NULL);
     rpc_metadata_init(&fx.m, &fx.a, 4, 0);
 }
 
@@ -260,7 +260,7 @@ Test(rpc_metadata, list_grows_past_initial_capacity)
     rpc_metadata m;
     char name[8];
 
-    arena_init(&a, 0);
+    arena_init(&a, 0, NULL);
     rpc_metadata_init(&m, &a, 100, 0);
     for (int i = 0; i < 100; i++) {
         int n = snprintf(name, sizeof(name), "k%d", i);
@@ -279,7 +279,7 @@ Test(rpc_metadata, list_byte_budget)
     arena a;
     rpc_metadata m;
 
-    arena_init(&a, 0);
+    arena_init(&a, 0, NULL);
     /* Each field costs name + value + 32: "ab"="cd" costs 36. */
     rpc_metadata_init(&m, &a, 100, 72);
     cr_assert(eq(int, rpc_metadata_add(&m, S("ab"), S("cd")), 0));
@@ -296,7 +296,7 @@ Test(rpc_metadata, list_arena_exhaustion_is_enomem)
     char big[200];
 
     memset(big, 'v', sizeof(big));
-    arena_init(&a, 256);
+    arena_init(&a, 256, NULL);
     rpc_metadata_init(&m, &a, 100, 0);
     int rv = 0;
     for (int i = 0; i < 10 && rv == 0; i++)

@@ -8,8 +8,8 @@
 
 #include "health.pb-c.h"
 #include "rpc/method.h"
-#include "rpc/status.h"
 #include "testing.pb-c.h"
+#include "util/status.h"
 
 #define S(lit) lit, (sizeof(lit) - 1)
 

@@ -1,7 +1,9 @@
-/* gRPC status codes (grpc/grpc doc/statuscodes.md). A separate type from
- * the project's negative error codes: the two never mix. */
-#ifndef ARBITER_RPC_STATUS_H
-#define ARBITER_RPC_STATUS_H
+/* gRPC status codes (grpc/grpc doc/statuscodes.md): the vocabulary of
+ * outcomes that the rpc layer answers and the database layer maps its
+ * errors to (DESIGN.md's one table), so it lives beside both, in util. A
+ * separate type from the project's negative error codes: the two never mix. */
+#ifndef ARBITER_UTIL_STATUS_H
+#define ARBITER_UTIL_STATUS_H
 
 typedef enum rpc_status {
     RPC_OK = 0,

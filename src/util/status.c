@@ -1,4 +1,4 @@
-#include "rpc/status.h"
+#include "util/status.h"
 
 static const char *const names[RPC_STATUS_COUNT] = {
     [RPC_OK] = "OK",
