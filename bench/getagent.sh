@@ -8,6 +8,12 @@
 # that PostgreSQL never sees more than 8 connections of the app role.
 #
 #   bench/getagent.sh [--pool-max N] [--duration S] [--build DIR] [--no-load-run]
+#                     [--compare OTHER_ARBITERD] [--profile PERF_DATA]
+#
+# --compare runs a second arbiterd binary (an older build, say) in every
+# round too, interleaved, so both are measured on the same data and load.
+# --profile records the server's CPU profile (perf record -e cpu-clock -g)
+# during the first round's -c 4 -m 16 run into PERF_DATA.
 #
 # Builds a release arbiterd into --build (default /tmp/build-bench-release),
 # starts a cluster with tests/pg/with-postgres.sh, migrates, seeds 10,000
@@ -21,6 +27,8 @@ pool_max=${BENCH_POOL_MAX:-4}
 duration=${BENCH_DURATION:-10}
 build=${BENCH_BUILD:-/tmp/build-bench-release}
 load_run=${BENCH_LOAD:-1}
+compare=${BENCH_COMPARE:-}
+profile=${BENCH_PROFILE:-}
 inner=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,11 +36,14 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --no-load-run) load_run=0; shift ;;
+    --compare) compare=$2; shift 2 ;;
+    --profile) profile=$(realpath "$2"); shift 2 ;;
     --inner) inner=1; shift ;;
     *) echo "usage: $0 [--pool-max N] [--duration S] [--build DIR] [--no-load-run]" >&2; exit 2 ;;
     esac
 done
 export BENCH_POOL_MAX=$pool_max BENCH_DURATION=$duration BENCH_BUILD=$build BENCH_LOAD=$load_run
+export BENCH_COMPARE=$compare BENCH_PROFILE=$profile
 
 if [ "$inner" = 0 ]; then
     for tool in h2load pgbench; do
@@ -95,9 +106,16 @@ open(sys.argv[2], "wb").write(b"\x00" + struct.pack(">I", len(pb)) + pb)
 PY
 
 # pgbench: the same statements the pool pipelines for a GetAgent call:
-# tenant settings, the handler's SELECT, one Sync (\endpipeline).
-cols=$(awk '/^#define AGENT_COLS/{f=1;next} f&&/"/{match($0,/"[^"]*"/); s=s substr($0,RSTART+1,RLENGTH-2)} f&&!/\\$/{f=0} END{print s}' \
-    "$(dirname "$0")/../src/services/agent_registry.c")
+# tenant settings, the handler's SELECT, one Sync (\endpipeline). The
+# column list is read from the method table's AGENT_COLS (C string
+# literals, concatenated and unescaped).
+cols=$(/usr/bin/python3 - "$(dirname "$0")/../src/services/agent_registry.c" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+block = re.search(r"#define AGENT_COLS((?:.*\\\n)*.*\n)", src).group(1)
+print("".join(m.replace('\\"', '"') for m in re.findall(r'"((?:[^"\\]|\\.)*)"', block)))
+PY
+)
 cat >"$work/getagent.pgbench" <<EOF
 \\startpipeline
 SELECT set_config('app.current_tenant', :tenant, true), set_config('statement_timeout', '30000', true);
@@ -105,8 +123,8 @@ SELECT $cols FROM agent_view WHERE id = :agent::uuid;
 \\endpipeline
 EOF
 
-start_server() { # pool_max
-    "$arbiterd" serve --socket "$work/arbiterd.sock" --database-url "$ARBITER_TEST_DATABASE_URL" \
+start_server() { # pool_max [binary]
+    "${2:-$arbiterd}" serve --socket "$work/arbiterd.sock" --database-url "$ARBITER_TEST_DATABASE_URL" \
         --pool-min "$1" --pool-max "$1" --log-level error &
     server_pid=$!
     for _ in $(seq 100); do
@@ -161,9 +179,26 @@ rounds=3
 start_server "$n"
 h2load_run 4 16 /dev/null -D 2 >/dev/null # warm up: prepare statements on every connection
 for r in $(seq $rounds); do
+    perf_pid=
+    if [ "$r" = 1 ] && [ -n "$BENCH_PROFILE" ]; then
+        perf record -q -e cpu-clock -F 2000 -g -p "$server_pid" -o "$BENCH_PROFILE" \
+            -- sleep "$BENCH_DURATION" 2>/dev/null &
+        perf_pid=$!
+    fi
     h2load_run 4 16 "$work/h2.$r.log" -D "$BENCH_DURATION" >"$work/h2.$r.out"
+    [ -n "$perf_pid" ] && wait "$perf_pid"
     # as many calls in flight as pgbench has transactions: the latency view
     h2load_run "$n" 1 "$work/h2lat.$r.log" -D "$BENCH_DURATION" >"$work/h2lat.$r.out"
+    if [ -n "$BENCH_COMPARE" ]; then
+        stop_server
+        start_server "$n" "$BENCH_COMPARE"
+        h2load_run 4 16 /dev/null -D 2 >/dev/null
+        h2load_run 4 16 "$work/cmp.$r.log" -D "$BENCH_DURATION" >"$work/cmp.$r.out"
+        h2load_run "$n" 1 "$work/cmplat.$r.log" -D "$BENCH_DURATION" >"$work/cmplat.$r.out"
+        stop_server
+        start_server "$n"
+        h2load_run 4 16 /dev/null -D 2 >/dev/null
+    fi
     (cd "$work" && mkdir -p "pg.$r" && cd "pg.$r" &&
         pgbench -n -M prepared -c "$n" -j 2 -T "$BENCH_DURATION" -l \
             -D tenant=t1 -D agent="$agent_id" -f ../getagent.pgbench \
@@ -191,6 +226,19 @@ printf '%-34s %12.0f %10s %10s\n' "arbiterd (h2load -c 4 -m 16)" "$h2_rps" "$h2_
 printf '%-34s %12.0f %10s %10s\n' "arbiterd (h2load -c $n -m 1)" "$lat_rps" "$lat_p50" "$lat_p99"
 printf '%-34s %12.0f %10s %10s\n' "pgbench (-M prepared, pipelined)" "$pg_tps" "$pg_p50" "$pg_p99"
 printf 'arbiterd / pgbench = %s %% (target >= 50 %%); h2load 2xx: %s\n' "$ratio" "$h2_ok"
+if [ -n "$BENCH_COMPARE" ]; then
+    cmp_rps=$(for r in $(seq $rounds); do rate "$work/cmp.$r.out"; done | median)
+    cmplat_rps=$(for r in $(seq $rounds); do rate "$work/cmplat.$r.out"; done | median)
+    read -r cmp_p50 cmp_p99 <<<"$(percentiles 3 "$work"/cmp.*.log)"
+    read -r cmplat_p50 cmplat_p99 <<<"$(percentiles 3 "$work"/cmplat.*.log)"
+    printf '\ncompared with %s, in the same rounds:\n' "$BENCH_COMPARE"
+    printf '%-34s %12.0f %10s %10s\n' "other (h2load -c 4 -m 16)" "$cmp_rps" "$cmp_p50" "$cmp_p99"
+    printf '%-34s %12.0f %10s %10s\n' "other (h2load -c $n -m 1)" "$cmplat_rps" "$cmplat_p50" \
+        "$cmplat_p99"
+    printf 'this / other = %s %% at -c 4 -m 16, %s %% at -c %s -m 1\n' \
+        "$(awk -v a="$h2_rps" -v b="$cmp_rps" 'BEGIN {printf "%.1f", 100 * a / b}')" \
+        "$(awk -v a="$lat_rps" -v b="$cmplat_rps" 'BEGIN {printf "%.1f", 100 * a / b}')" "$n"
+fi
 
 [ "$BENCH_LOAD" = 1 ] || exit 0
 

@@ -329,7 +329,7 @@ static void conn_mark_prepared(db_conn *c, const db_stmt *stmt)
 static int send_stmt(db_conn *c, const db_stmt *stmt, int n, const char *const *v, int item,
                      enum db_expect_kind kind)
 {
-    if (c->pool->cfg->no_prepared_statements) {
+    if (c->pool->cfg->no_prepared_statements || (stmt->flags & DB_STMT_UNNAMED)) {
         if (PQsendQueryParams(c->pg, stmt->sql, n, NULL, v, NULL, NULL, 0) != 1)
             return -EIO;
     } else {

@@ -60,11 +60,14 @@ typedef struct db_result db_result;
 
 enum db_stmt_flags {
     DB_STMT_ONE_ROW = 1 << 0, /* zero rows → the txn fails with NOT_FOUND */
+    DB_STMT_UNNAMED = 1 << 1, /* never prepared: sent with its text every time */
 };
 
 /* A statement. Static storage, or owned by whoever registered it for the
  * pool's whole life: connections remember which statements they prepared
- * by the struct's address. */
+ * by the struct's address. SQL built for one call (in its arena) must be
+ * DB_STMT_UNNAMED, or a later statement at the same address would be taken
+ * for it. */
 typedef struct db_stmt {
     const char *name; /* unique prepared-statement name */
     const char *sql;  /* one statement, $1..$n placeholders, no trailing ';' */
