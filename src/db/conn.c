@@ -106,6 +106,45 @@ static int conn_watch(db_conn *c, int events)
     return uv_poll_start(&c->poll->handle, events, on_poll);
 }
 
+/* The i-th segment in flight, 0 the oldest. */
+static struct db_segment *seg_at(db_conn *c, unsigned i)
+{
+    return &c->seg[(c->seg0 + i) % DB_CONN_MAX_DEPTH];
+}
+
+/* A new segment at the tail (the caller checked that there is room). */
+static struct db_segment *seg_push(db_conn *c, db_txn *t)
+{
+    struct db_segment *sg = seg_at(c, c->nseg++);
+
+    sg->nexpect = sg->iexpect = 0;
+    sg->got_result = sg->failed = sg->fatal = sg->sent = sg->check = false;
+    sg->txn = t;
+    sg->start_ns = uv_hrtime();
+    return sg;
+}
+
+static void seg_pop(db_conn *c)
+{
+    c->seg0 = (c->seg0 + 1) % DB_CONN_MAX_DEPTH;
+    c->nseg--;
+}
+
+/* Tells the owner of every write whose Sync just left libpq that its
+ * outcome is now in doubt until the Sync result arrives. */
+static void mark_sent(db_conn *c)
+{
+    for (unsigned i = 0; i < c->nseg; i++) {
+        struct db_segment *sg = seg_at(c, i);
+
+        if (sg->sent)
+            continue;
+        sg->sent = true;
+        if (sg->txn != NULL && !sg->txn->ctx.read_only && sg->txn->ctx.set_in_doubt != NULL)
+            sg->txn->ctx.set_in_doubt(sg->txn->ctx.owner, true);
+    }
+}
+
 /* Sends what libpq buffered; polls for writability while some is left. */
 static int conn_flush(db_conn *c)
 {
@@ -113,12 +152,15 @@ static int conn_flush(db_conn *c)
 
     if (r < 0)
         return -EIO;
+    if (r == 0)
+        mark_sent(c);
     return conn_watch(c, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
 }
 
-static void conn_expect(db_conn *c, enum db_expect_kind kind, int item, const db_stmt *stmt)
+static void conn_expect(struct db_segment *sg, enum db_expect_kind kind, int item,
+                        const db_stmt *stmt)
 {
-    struct db_expect *e = &c->expect[c->nexpect++];
+    struct db_expect *e = &sg->expect[sg->nexpect++];
 
     e->kind = (unsigned char)kind;
     e->item = (unsigned char)item;
@@ -255,13 +297,14 @@ static void conn_established(db_conn *c)
         p->stats_reconnects++;
     }
     db_pool_list_move(p, c, DB_CONN_CHECKING, false);
-    c->nexpect = c->iexpect = 0;
+    c->seg0 = c->nseg = 0;
     if (PQsendQueryParams(c->pg, CHECK_SQL, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
         PQpipelineSync(c->pg) != 1) {
         conn_lost(c, "cannot send the role check");
         return;
     }
-    conn_expect(c, DB_EXP_CHECK, 0, NULL);
+    seg_push(c, NULL)->check = true;
+    conn_expect(seg_at(c, 0), DB_EXP_CHECK, 0, NULL);
     if (conn_flush(c) < 0)
         conn_lost(c, "flush failed");
 }
@@ -303,9 +346,13 @@ static bool conn_has_prepared(const db_conn *c, const db_stmt *stmt)
     for (size_t i = 0; i < c->nprepared; i++)
         if (c->prepared[i] == stmt)
             return true;
-    for (int i = 0; i < c->nexpect; i++)
-        if (c->expect[i].kind == DB_EXP_PREPARE && c->expect[i].stmt == stmt)
-            return true;
+    for (unsigned k = 0; k < c->nseg; k++) {
+        const struct db_segment *sg = seg_at((db_conn *)c, k);
+
+        for (int i = 0; i < sg->nexpect; i++)
+            if (sg->expect[i].kind == DB_EXP_PREPARE && sg->expect[i].stmt == stmt)
+                return true;
+    }
     return false;
 }
 
@@ -326,8 +373,8 @@ static void conn_mark_prepared(db_conn *c, const db_stmt *stmt)
 }
 
 /* Sends one statement (preparing it first when this connection has not). */
-static int send_stmt(db_conn *c, const db_stmt *stmt, int n, const char *const *v, int item,
-                     enum db_expect_kind kind)
+static int send_stmt(db_conn *c, struct db_segment *sg, const db_stmt *stmt, int n,
+                     const char *const *v, int item, enum db_expect_kind kind)
 {
     if (c->pool->cfg->no_prepared_statements || (stmt->flags & DB_STMT_UNNAMED)) {
         if (PQsendQueryParams(c->pg, stmt->sql, n, NULL, v, NULL, NULL, 0) != 1)
@@ -336,16 +383,21 @@ static int send_stmt(db_conn *c, const db_stmt *stmt, int n, const char *const *
         if (!conn_has_prepared(c, stmt)) {
             if (PQsendPrepare(c->pg, stmt->name, stmt->sql, 0, NULL) != 1)
                 return -EIO;
-            conn_expect(c, DB_EXP_PREPARE, 0, stmt);
+            conn_expect(sg, DB_EXP_PREPARE, 0, stmt);
         }
         if (PQsendQueryPrepared(c->pg, stmt->name, n, v, NULL, NULL, 0) != 1)
             return -EIO;
     }
-    conn_expect(c, kind, item, NULL);
+    conn_expect(sg, kind, item, NULL);
     return 0;
 }
 
-/* statement_timeout for this call: min(remaining deadline, the flag). */
+/* PostgreSQL's statement_timeout is an int of milliseconds. */
+#define STATEMENT_TIMEOUT_MAX_MS UINT64_C(2147483647)
+
+/* statement_timeout for this call: min(remaining deadline, the flag),
+ * clamped to what PostgreSQL accepts (a grpc-timeout of 99999999H would
+ * otherwise make every such call fail). */
 static void call_timeout(const db_conn *c, uint64_t remaining, char *buf, size_t len)
 {
     uint64_t st =
@@ -355,10 +407,11 @@ static void call_timeout(const db_conn *c, uint64_t remaining, char *buf, size_t
     if (to == UINT64_MAX)
         snprintf(buf, len, "0");
     else
-        snprintf(buf, len, "%" PRIu64, to ? to : 1);
+        snprintf(buf, len, "%" PRIu64,
+                 to == 0 ? (uint64_t)1 : to > STATEMENT_TIMEOUT_MAX_MS ? STATEMENT_TIMEOUT_MAX_MS : to);
 }
 
-static int send_segment(db_conn *c, db_txn *t, uint64_t remaining)
+static int send_segment(db_conn *c, struct db_segment *sg, db_txn *t, uint64_t remaining)
 {
     char timeout[32];
     const char *tenant = t->ctx.tenant, *user = t->ctx.user, *session = t->ctx.session;
@@ -369,16 +422,13 @@ static int send_segment(db_conn *c, db_txn *t, uint64_t remaining)
     sv[1] = user ? user : "";
     sv[2] = session ? session : "";
     sv[3] = timeout;
-    c->nexpect = c->iexpect = 0;
-    c->got_result = false;
-    c->seg_failed = false;
-    if (send_stmt(c, &settings_stmt, 4, sv, 0, DB_EXP_SETTINGS) < 0)
+    if (send_stmt(c, sg, &settings_stmt, 4, sv, 0, DB_EXP_SETTINGS) < 0)
         return -EIO;
     for (int i = 0; i < t->nitems; i++) {
         const struct db_txn_item *it = &t->items[i];
 
-        if (send_stmt(c, it->stmt, it->nvalues, (const char *const *)it->values, i, DB_EXP_EXEC) <
-            0)
+        if (send_stmt(c, sg, it->stmt, it->nvalues, (const char *const *)it->values, i,
+                      DB_EXP_EXEC) < 0)
             return -EIO;
     }
     if (PQpipelineSync(c->pg) != 1)
@@ -397,10 +447,21 @@ void db_conn_start(db_conn *c, db_txn *t)
     }
     t->state = DB_TXN_RUNNING;
     t->conn = c;
-    c->txn = t;
-    db_pool_list_move(c->pool, c, DB_CONN_BUSY, false);
-    if (send_segment(c, t, remaining) < 0)
+    if (c->state == DB_CONN_IDLE)
+        db_pool_list_move(c->pool, c, DB_CONN_BUSY, false);
+    if (send_segment(c, seg_push(c, t), t, remaining) < 0)
         conn_lost(c, "sending failed");
+}
+
+/* Only behind work that started this recently does a segment wait in
+ * line on a connection; behind anything slower it waits for a free one. */
+#define PIPELINE_FRESH_NS (5 * 1000 * 1000)
+
+bool db_conn_can_pipeline(const db_conn *c)
+{
+    return c->state == DB_CONN_BUSY && c->nseg < c->pool->depth && !c->poisoned &&
+           c->cancel == NULL && !c->sync_seen &&
+           uv_hrtime() - c->seg[c->seg0].start_ns < PIPELINE_FRESH_NS;
 }
 
 /* Builds the refusal text for an unsafe role into the pool's buffer. */
@@ -427,13 +488,13 @@ static const char *refusal(db_pool *p, const PGresult *r)
     return p->fatal_why;
 }
 
-static void conn_check_result(db_conn *c, const PGresult *r)
+static void conn_check_result(db_conn *c, struct db_segment *sg, const PGresult *r)
 {
     db_pool *p = c->pool;
     const char *why;
 
     if (PQntuples(r) != 1 || PQnfields(r) != 4) {
-        c->seg_failed = true;
+        sg->failed = true;
         return;
     }
     why = refusal(p, r);
@@ -449,22 +510,37 @@ static void conn_check_result(db_conn *c, const PGresult *r)
     db_pool_fatal(p, why);
 }
 
-static void conn_segment_error(db_conn *c, const struct db_expect *e, const PGresult *r)
+/* An error result of segment |sg| (|e| is NULL for an error at the Sync:
+ * the commit itself failed, e.g. a deferred constraint or a serialization
+ * failure). */
+static void conn_segment_error(db_conn *c, struct db_segment *sg, const struct db_expect *e,
+                               const PGresult *r)
 {
     const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    db_txn *t = c->txn;
+    db_txn *t = sg->txn;
 
-    if (c->seg_failed)
+    if (sg->failed)
         return;
-    c->seg_failed = true;
+    sg->failed = true;
+    sg->fatal = ss != NULL && (strncmp(ss, "57P", 3) == 0 || strncmp(ss, "08", 2) == 0);
     db_pool_count_error(c->pool, ss);
+    /* 25006: read-only transaction, i.e. a primary demoted behind our back
+     * (failover): this connection will never write again. */
+    if (ss != NULL && strcmp(ss, "25006") == 0)
+        c->poisoned = true;
     if (t == NULL) {
-        if (c->state == DB_CONN_CHECKING)
+        if (sg->check)
             log_warn("db: connection check failed (SQLSTATE %s)", ss ? ss : "none");
         return;
     }
     if (ss == NULL && PQstatus(c->pg) == CONNECTION_BAD) {
-        db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database connection lost");
+        /* libpq's own error: the connection broke with the answer pending */
+        if (sg->sent && !t->ctx.read_only)
+            db_txn_fail(t, RPC_UNKNOWN, NULL,
+                        "database connection lost after the commit was sent; the outcome is "
+                        "unknown");
+        else
+            db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database connection lost");
         return;
     }
     /* 26000: a statement this connection believes prepared is gone (e.g.
@@ -473,44 +549,49 @@ static void conn_segment_error(db_conn *c, const struct db_expect *e, const PGre
         c->poisoned = true;
     db_txn_fail_sqlstate(t, ss, PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME));
     if (t->status == RPC_INTERNAL)
-        log_warn("db: statement %s failed with SQLSTATE %s",
-                 e->kind == DB_EXP_EXEC ? t->items[e->item].stmt->name : settings_stmt.name,
+        log_warn("db: %s %s failed with SQLSTATE %s", e ? "statement" : "the commit of",
+                 e && e->kind == DB_EXP_EXEC ? t->items[e->item].stmt->name
+                 : e                         ? settings_stmt.name
+                 : t->nitems > 0             ? t->items[t->nitems - 1].stmt->name
+                                             : "(none)",
                  ss ? ss : "none");
 }
 
-static void conn_settings_result(db_conn *c, const PGresult *r)
+static void conn_settings_result(db_conn *c, struct db_segment *sg, const PGresult *r)
 {
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && PQgetvalue(r, 0, 0)[0] != '\0') {
         log_error("db: connection %" PRIu64 ": app.current_tenant leaked from an earlier call; "
                   "destroying the connection",
                   c->id);
         c->poisoned = true;
-        c->seg_failed = true;
-        if (c->txn != NULL)
-            db_txn_fail(c->txn, RPC_INTERNAL, NULL, "database error");
+        sg->failed = true;
+        if (sg->txn != NULL)
+            db_txn_fail(sg->txn, RPC_INTERNAL, NULL, "database error");
     }
 }
 
-/* One result for the current expected item. Takes ownership of |r|. */
-static void conn_take(db_conn *c, PGresult *r)
+/* One result for the current expected item of the oldest segment. Takes
+ * ownership of |r|. */
+static void conn_take(db_conn *c, struct db_segment *sg, PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
-    const struct db_expect *e = c->iexpect < c->nexpect ? &c->expect[c->iexpect] : NULL;
+    const struct db_expect *e = sg->iexpect < sg->nexpect ? &sg->expect[sg->iexpect] : NULL;
 
-    if (e == NULL) {
-        c->poisoned = true; /* more results than commands: never reuse */
-    } else if (st == PGRES_PIPELINE_ABORTED) {
+    if (st == PGRES_PIPELINE_ABORTED) {
         /* skipped after the segment's first error */
     } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        conn_segment_error(c, e, r);
+        /* Past the last statement, an error can only be the commit's. */
+        conn_segment_error(c, sg, e, r);
+    } else if (e == NULL) {
+        c->poisoned = true; /* more results than commands: never reuse */
     } else if (e->kind == DB_EXP_CHECK) {
-        conn_check_result(c, r);
+        conn_check_result(c, sg, r);
     } else if (e->kind == DB_EXP_PREPARE) {
         conn_mark_prepared(c, e->stmt);
     } else if (e->kind == DB_EXP_SETTINGS) {
-        conn_settings_result(c, r);
-    } else if (c->txn != NULL && c->txn->items[e->item].res == NULL) {
-        c->txn->items[e->item].res = r;
+        conn_settings_result(c, sg, r);
+    } else if (sg->txn != NULL && sg->txn->items[e->item].res == NULL) {
+        sg->txn->items[e->item].res = r;
         return;
     }
     PQclear(r);
@@ -527,7 +608,7 @@ static void check_one_row(db_txn *t)
     }
 }
 
-static void conn_check_done(db_conn *c)
+static void conn_check_done(db_conn *c, bool failed)
 {
     db_pool *p = c->pool;
 
@@ -535,7 +616,7 @@ static void conn_check_done(db_conn *c)
         db_conn_close(c, "role refused");
         return;
     }
-    if (c->seg_failed) {
+    if (failed) {
         db_conn_close(c, "check failed");
         db_pool_connect_failed(p);
         return;
@@ -544,26 +625,39 @@ static void conn_check_done(db_conn *c)
     db_pool_conn_release(p, c);
 }
 
-/* The Sync result arrived: the segment is over. */
+/* Finishes the txn of a segment that is over (or lost): clears the
+ * owner's doubt, fills in NOT_FOUND, runs |done|. */
+static void finish_txn(db_txn *t)
+{
+    if (t == NULL)
+        return;
+    t->conn = NULL;
+    if (t->ctx.set_in_doubt != NULL)
+        t->ctx.set_in_doubt(t->ctx.owner, false);
+    if (!t->failed)
+        check_one_row(t);
+    db_txn_complete(t);
+}
+
+/* The Sync result of the oldest segment arrived: it is over. */
 static void conn_segment_done(db_conn *c)
 {
-    db_txn *t = c->txn;
+    struct db_segment *sg = seg_at(c, 0);
+    db_txn *t = sg->txn;
+    bool check = sg->check, failed = sg->failed;
 
-    c->nexpect = c->iexpect = 0;
-    c->got_result = false;
-    if (c->state == DB_CONN_CHECKING) {
-        conn_check_done(c);
+    seg_pop(c);
+    if (check) {
+        conn_check_done(c, failed);
         return;
     }
-    c->txn = NULL;
-    if (t != NULL) {
-        t->conn = NULL;
-        if (!t->failed)
-            check_one_row(t);
-        db_txn_complete(t);
-    }
+    finish_txn(t);
     if (c->state != DB_CONN_BUSY)
         return; /* closed meanwhile (e.g. the handler shut the server down) */
+    if (c->nseg > 0) {
+        db_pool_dispatch(c->pool); /* room for another segment behind the rest */
+        return;
+    }
     if (c->cancel != NULL) {
         c->sync_seen = true; /* released when the cancel request is done */
         return;
@@ -571,26 +665,28 @@ static void conn_segment_done(db_conn *c)
     db_pool_conn_release(c->pool, c);
 }
 
-/* Reads every result that is complete. May close or release |c|. */
+/* Reads every result that is complete, segment after segment. May close
+ * or release |c|. */
 static void conn_read(db_conn *c)
 {
-    while (c->state != DB_CONN_CLOSING && !PQisBusy(c->pg)) {
+    while (c->state != DB_CONN_CLOSING && c->nseg > 0 && !PQisBusy(c->pg)) {
+        struct db_segment *sg = seg_at(c, 0);
         PGresult *r = PQgetResult(c->pg);
 
         if (r == NULL) {
-            if (!c->got_result)
+            if (!sg->got_result)
                 break;
-            c->got_result = false;
-            c->iexpect++;
+            sg->got_result = false;
+            sg->iexpect++;
             continue;
         }
         if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
             PQclear(r);
             conn_segment_done(c);
-            return;
+            continue;
         }
-        conn_take(c, r);
-        c->got_result = true;
+        conn_take(c, sg, r);
+        sg->got_result = true;
     }
     if (c->state != DB_CONN_CLOSING && PQstatus(c->pg) == CONNECTION_BAD)
         conn_lost(c, "connection lost");
@@ -656,15 +752,41 @@ static void conn_lost(db_conn *c, const char *why)
     db_pool_maintain(p);
 }
 
+/* Fails the txns of every segment still in flight: those whose Sync was
+ * sent may have committed (UNKNOWN, so that no retry repeats a write),
+ * unless an earlier segment's error ended the session (the backend runs
+ * segments in order, so nothing after it ran); the others did not
+ * (UNAVAILABLE). */
+static void fail_segments(db_conn *c)
+{
+    bool ended = false;
+
+    while (c->nseg > 0) {
+        struct db_segment *sg = seg_at(c, 0);
+        db_txn *t = sg->txn;
+        bool ran_maybe = sg->sent && !ended && !sg->fatal;
+
+        ended |= sg->fatal;
+        seg_pop(c);
+        if (t == NULL)
+            continue;
+        if (ran_maybe && !t->ctx.read_only)
+            db_txn_fail(t, RPC_UNKNOWN, NULL,
+                        "database connection lost after the commit was sent; the outcome is "
+                        "unknown");
+        else
+            db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database connection lost");
+        finish_txn(t);
+    }
+}
+
 void db_conn_close(db_conn *c, const char *why)
 {
     db_pool *p = c->pool;
-    db_txn *t = c->txn;
 
     if (c->state == DB_CONN_CLOSING)
         return;
     log_debug("db: closing connection %" PRIu64 " (%s)", c->id, why);
-    c->txn = NULL;
     db_pool_list_move(p, c, DB_CONN_CLOSING, false);
     if (c->cancel != NULL) {
         c->cancel->conn = NULL;
@@ -679,12 +801,9 @@ void db_conn_close(db_conn *c, const char *why)
         c->poll = NULL;
     } else {
         conn_free(c);
+        return;
     }
-    if (t != NULL) {
-        t->conn = NULL;
-        db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database connection lost");
-        db_txn_complete(t);
-    }
+    fail_segments(c);
 }
 
 static void cancel_work(uv_work_t *w)
@@ -715,15 +834,22 @@ static void cancel_after(uv_work_t *w, int status)
     db_pool_cancel_finished(p);
 }
 
-void db_conn_detach(db_conn *c)
+void db_conn_detach(db_conn *c, db_txn *t)
 {
     db_pool *p = c->pool;
     struct db_cancel_req *req;
+    unsigned i;
 
-    if (c->txn != NULL)
-        c->txn->conn = NULL;
-    c->txn = NULL;
-    if (c->cancel != NULL || p->closing)
+    for (i = 0; i < c->nseg && seg_at(c, i)->txn != t; i++) {
+    }
+    if (i == c->nseg)
+        return;
+    seg_at(c, i)->txn = NULL;
+    t->conn = NULL;
+    /* PQcancel stops whatever the backend runs right now: only safe when
+     * that is this txn alone. Behind or ahead of other segments its results
+     * are just dropped (statement_timeout still bounds it). */
+    if (c->nseg != 1 || c->cancel != NULL || p->closing)
         return;
     req = calloc(1, sizeof(*req));
     if (req == NULL)

@@ -40,6 +40,21 @@ struct db_expect {
 };
 
 #define DB_CONN_MAX_EXPECT (2 + 2 * DB_TXN_MAX_STMTS)
+#define DB_CONN_MAX_DEPTH 8 /* segments in flight on one connection (--pipeline-depth) */
+
+/* One segment in flight: the settings, a txn's statements and the Sync
+ * (or the start-up role check), with the results still expected. */
+struct db_segment {
+    db_txn *txn; /* borrowed; NULL for the check or once the owner gave up */
+    struct db_expect expect[DB_CONN_MAX_EXPECT];
+    int nexpect, iexpect;
+    bool check;      /* the start-up role check */
+    bool got_result; /* the current expected item produced a result */
+    bool failed;     /* an error happened in this segment */
+    bool fatal;      /* ...one that ends the session (57P01, 08xxx): nothing after it ran */
+    bool sent;       /* its Sync left libpq: it may commit without us hearing */
+    uint64_t start_ns; /* uv_hrtime() when it was sent */
+};
 
 struct db_poll {
     uv_poll_t handle;
@@ -61,12 +76,9 @@ typedef struct db_conn {
     int backend_pid;
     const db_stmt **prepared; /* owned array of borrowed statements (by address) */
     size_t nprepared, cap_prepared;
-    /* the segment in flight */
-    db_txn *txn; /* borrowed; NULL when none or detached */
-    struct db_expect expect[DB_CONN_MAX_EXPECT];
-    int nexpect, iexpect;
-    bool got_result;   /* the current expected item produced a result */
-    bool seg_failed;   /* an error happened in this segment */
+    /* the segments in flight, oldest first: a ring of |nseg| from |seg0| */
+    struct db_segment seg[DB_CONN_MAX_DEPTH];
+    unsigned seg0, nseg;
     bool poisoned;     /* must not be reused (leaked settings, protocol confusion) */
     bool check_failed; /* the start-up role check refused this role */
     bool sync_seen;

@@ -86,8 +86,12 @@ typedef struct db_ctx {
     arena *arena;                        /* the txn, its parameters and messages */
     const char *tenant, *user, *session; /* the call's identity; NULL = none */
     uint64_t deadline_ms;                /* in uv_now() time; UINT64_MAX = none */
+    bool read_only;                      /* the statements change nothing */
     /* Sets (|fn| non-NULL) or clears the owner's cancel hook. */
     void (*set_cancel)(void *owner, db_cancel_fn fn, void *data);
+    /* Tells the owner that a write's commit was sent and is not answered yet
+     * (true), or that it was (false). May be NULL. */
+    void (*set_in_doubt)(void *owner, bool in_doubt);
     void *owner;
 } db_ctx;
 

@@ -16,7 +16,9 @@ rpc_status db_error_to_status(const char *s)
         return RPC_INTERNAL;
     if (strcmp(s, "23505") == 0)
         return RPC_ALREADY_EXISTS;
-    if (strcmp(s, "23503") == 0)
+    if (strcmp(s, "23P01") == 0) /* exclusion_violation: a uniqueness of ranges */
+        return RPC_ALREADY_EXISTS;
+    if (strcmp(s, "23503") == 0 || strcmp(s, "23001") == 0) /* foreign key, restrict */
         return RPC_FAILED_PRECONDITION;
     if (strcmp(s, "23502") == 0 || strcmp(s, "23514") == 0 || is_class(s, "22"))
         return RPC_INVALID_ARGUMENT;
@@ -24,8 +26,13 @@ rpc_status db_error_to_status(const char *s)
         return RPC_PERMISSION_DENIED;
     if (strcmp(s, "57014") == 0)
         return RPC_DEADLINE_EXCEEDED;
-    if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0)
+    /* serialization failure, deadlock, lock_not_available (NOWAIT or
+     * lock_timeout): a conflict with another transaction, safe to retry */
+    if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0 || strcmp(s, "55P03") == 0)
         return RPC_ABORTED;
+    /* read_only_sql_transaction: the server is a standby now (failover) */
+    if (strcmp(s, "25006") == 0)
+        return RPC_UNAVAILABLE;
     if (is_class(s, "08") || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
         strcmp(s, "57P03") == 0)
         return RPC_UNAVAILABLE;
@@ -49,6 +56,8 @@ const char *db_status_text(rpc_status s)
         return "statement timeout";
     case RPC_ABORTED:
         return "transaction conflict, safe to retry";
+    case RPC_UNKNOWN:
+        return "outcome unknown";
     case RPC_UNAVAILABLE:
         return "database unavailable";
     case RPC_RESOURCE_EXHAUSTED:

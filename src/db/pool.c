@@ -53,6 +53,9 @@ int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_eve
         p->events = *events;
     p->pool_max = cfg->pool_max ? cfg->pool_max : 1;
     p->pool_min = cfg->pool_min < p->pool_max ? cfg->pool_min : p->pool_max;
+    p->depth = cfg->pipeline_depth < 1                   ? 1
+               : cfg->pipeline_depth > DB_CONN_MAX_DEPTH ? DB_CONN_MAX_DEPTH
+                                                         : cfg->pipeline_depth;
     p->rng = (uint64_t)uv_hrtime() | 1;
     for (int i = 0; i < DB_CONN_NSTATES; i++)
         list_init(&p->lists[i]);
@@ -231,12 +234,40 @@ static void record_wait(db_pool *p, uint64_t us)
     p->wait_pos++;
 }
 
-/* Hands idle connections to waiters, oldest waiter first. */
+/* The busy connection with the fewest segments in flight that can take
+ * one more, or NULL. Only once every connection the pool may have is up:
+ * a new or nearly connected one serves better than a place in line. */
+static db_conn *pipeline_target(db_pool *p)
+{
+    db_conn *best = NULL;
+
+    if (p->depth < 2 || db_pool_live(p) < p->pool_max)
+        return NULL;
+    for (list_node *n = p->lists[DB_CONN_BUSY].next; n != &p->lists[DB_CONN_BUSY]; n = n->next) {
+        db_conn *c = container_of(n, db_conn, node);
+
+        if (db_conn_can_pipeline(c) && (best == NULL || c->nseg < best->nseg))
+            best = c;
+    }
+    return best;
+}
+
+/* A connection for the next txn: an idle one, else (with
+ * --pipeline-depth > 1) a busy one that can queue it behind its own. */
+static db_conn *next_conn(db_pool *p)
+{
+    if (!list_empty(&p->lists[DB_CONN_IDLE]))
+        return container_of(p->lists[DB_CONN_IDLE].next, db_conn, node);
+    return pipeline_target(p);
+}
+
+/* Hands connections to waiters, oldest waiter first. */
 void db_pool_dispatch(db_pool *p)
 {
-    while (!list_empty(&p->waiters) && !list_empty(&p->lists[DB_CONN_IDLE])) {
+    db_conn *c;
+
+    while (!list_empty(&p->waiters) && (c = next_conn(p)) != NULL) {
         db_txn *t = container_of(p->waiters.next, db_txn, node);
-        db_conn *c = container_of(p->lists[DB_CONN_IDLE].next, db_conn, node);
 
         list_remove(&t->node);
         p->n_waiting--;
@@ -273,7 +304,7 @@ static void on_owner_cancel(void *data)
         list_remove(&t->node);
         p->n_waiting--;
     } else if (t->state == DB_TXN_RUNNING && t->conn != NULL) {
-        db_conn_detach(t->conn);
+        db_conn_detach(t->conn, t);
     }
     t->state = DB_TXN_DONE;
     db_txn_clear_results(t);
@@ -326,6 +357,7 @@ static void on_wait_timer(uv_timer_t *h)
 void db_pool_submit(db_pool *p, db_txn *t)
 {
     uint64_t remaining = db_txn_remaining_ms(t, uv_now(p->loop)), wait;
+    db_conn *c;
 
     if (p->closing || p->fatal || p->down) {
         db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database unavailable");
@@ -337,11 +369,11 @@ void db_pool_submit(db_pool *p, db_txn *t)
         db_txn_complete(t);
         return;
     }
-    if (list_empty(&p->waiters) && !list_empty(&p->lists[DB_CONN_IDLE])) {
+    if (list_empty(&p->waiters) && (c = next_conn(p)) != NULL) {
         p->stats_acquired++;
         record_wait(p, 0);
         db_txn_on_cancel(t, on_owner_cancel);
-        db_conn_start(container_of(p->lists[DB_CONN_IDLE].next, db_conn, node), t);
+        db_conn_start(c, t);
         return;
     }
     if (p->n_waiting >= p->cfg->pool_queue) {

@@ -21,6 +21,7 @@ struct db_pool {
     alloc *mem;            /* borrowed: per-connection bookkeeping (NULL: malloc) */
     struct db_pool_events events;
     uint32_t pool_min, pool_max;
+    uint32_t depth; /* segments in flight per connection (--pipeline-depth) */
     list_node lists[DB_CONN_NSTATES]; /* one per enum db_conn_state */
     uint32_t n[DB_CONN_NSTATES];
     uint32_t n_conns;  /* allocated connections (any state) */
@@ -83,9 +84,14 @@ void db_pool_count_error(db_pool *p, const char *sqlstate);
 int db_conn_open(db_pool *p);
 /* Sends |t|'s segment on idle |c| (or fails |t| at once). */
 void db_conn_start(db_conn *c, db_txn *t);
-/* Forgets the in-flight txn of |c| (its call was cancelled); the results
- * are drained and dropped, and a cancel request goes to the backend. */
-void db_conn_detach(db_conn *c);
+/* Forgets in-flight txn |t| of |c| (its owner gave up); its results are
+ * drained and dropped, and when it is the only segment in flight a cancel
+ * request goes to the backend. */
+void db_conn_detach(db_conn *c, db_txn *t);
+/* Whether busy |c| can take one more segment behind those in flight: below
+ * --pipeline-depth, and its oldest segment was sent a few milliseconds ago
+ * at most (never queue behind a slow statement). */
+bool db_conn_can_pipeline(const db_conn *c);
 /* Closes |c| in any state; an attached txn fails with UNAVAILABLE. */
 void db_conn_close(db_conn *c, const char *why);
 

@@ -80,6 +80,7 @@ struct rpc_call {
     struct out_chunk *out_head, *out_tail;
     rpc_cancel_fn cancel_fn;
     void *cancel_data;
+    bool in_doubt; /* a write of this call may be committing right now */
 };
 
 #define HDR(n, v) ((h2_header)H2_HEADER(n, v))
@@ -155,6 +156,16 @@ const char *rpc_call_path(rpc_call *call)
 bool rpc_call_is_done(rpc_call *call)
 {
     return call->state == CALL_DONE;
+}
+
+void rpc_call_set_in_doubt(rpc_call *call, bool in_doubt)
+{
+    call->in_doubt = in_doubt;
+}
+
+bool rpc_call_read_only(rpc_call *call)
+{
+    return call->method != NULL && (call->method->flags & RPC_READ_ONLY);
 }
 
 void rpc_call_on_cancel(rpc_call *call, rpc_cancel_fn fn, void *data)
@@ -485,6 +496,13 @@ static void call_cancel(rpc_call *call, rpc_status status, const char *msg)
 
     if (call->state == CALL_DONE)
         return;
+    /* A write that may be committing right now has an unknown outcome:
+     * UNAVAILABLE would invite a retry that repeats it (DESIGN.md). */
+    if (status == RPC_UNAVAILABLE && call->in_doubt) {
+        status = RPC_UNKNOWN;
+        msg = "the server shut down while this call's transaction was committing; its outcome "
+              "is unknown";
+    }
     /* Answer first, so a hook that calls rpc_call_finish() finds the call
      * done; then let the handler detach. */
     answer(call, status, msg);

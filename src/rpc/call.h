@@ -78,6 +78,15 @@ bool rpc_call_is_done(rpc_call *call);
 typedef void (*rpc_cancel_fn)(void *data);
 void rpc_call_on_cancel(rpc_call *call, rpc_cancel_fn fn, void *data);
 
+/* Whether the method changes nothing (RPC_READ_ONLY). */
+bool rpc_call_read_only(rpc_call *call);
+
+/* Marks that a write of the call may be committing right now (its commit
+ * was sent and has not been answered). If the server must give up on the
+ * call then (the end of the shutdown grace), it answers UNKNOWN rather than
+ * UNAVAILABLE, so that no retry repeats a write that may have happened. */
+void rpc_call_set_in_doubt(rpc_call *call, bool in_doubt);
+
 /* Sends one response message (serialised now; |msg| may be freed or reused
  * afterwards). For unary methods use rpc_call_reply() instead.
  * Returns 0, -ECANCELED when the call is already done, -ENOMEM, or -EMSGSIZE

@@ -24,6 +24,7 @@ enum rpc_method_flags {
     RPC_NEEDS_TENANT = 1 << 1, /* missing x-tenant-id → INVALID_ARGUMENT */
     RPC_ADMIN_ONLY = 1 << 2,   /* callers other than rpc_server.admin_uid and root →
                                   PERMISSION_DENIED before the request is read */
+    RPC_READ_ONLY = 1 << 3,    /* changes nothing: safe to repeat, may run on a replica */
 };
 
 typedef struct rpc_method {

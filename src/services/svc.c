@@ -30,6 +30,11 @@ static void set_cancel(void *owner, db_cancel_fn fn, void *data)
     rpc_call_on_cancel(owner, fn, data);
 }
 
+static void set_in_doubt(void *owner, bool in_doubt)
+{
+    rpc_call_set_in_doubt(owner, in_doubt);
+}
+
 db_txn *svc_txn_new(rpc_call *call, const svc_env *env)
 {
     db_ctx ctx = {
@@ -38,7 +43,9 @@ db_txn *svc_txn_new(rpc_call *call, const svc_env *env)
         .user = rpc_call_user(call),
         .session = rpc_call_session(call),
         .deadline_ms = rpc_call_deadline_ms(call),
+        .read_only = rpc_call_read_only(call),
         .set_cancel = set_cancel,
+        .set_in_doubt = set_in_doubt,
         .owner = call,
     };
     db_txn *t = db_txn_new(env->pool, &ctx);

@@ -188,7 +188,8 @@ static int compile_reply(svc_entry *e, char *err, size_t errlen)
 static unsigned rpc_flags(unsigned flags)
 {
     return (flags & SVC_TENANT ? RPC_NEEDS_TENANT : 0) | (flags & SVC_ADMIN ? RPC_ADMIN_ONLY : 0) |
-           (flags & SVC_STREAMING ? RPC_SERVER_STREAMING : 0);
+           (flags & SVC_STREAMING ? RPC_SERVER_STREAMING : 0) |
+           (flags & SVC_READ_ONLY ? RPC_READ_ONLY : 0);
 }
 
 static void on_call(rpc_call *call, const ProtobufCMessage *req, void *data);

@@ -44,6 +44,8 @@ static const struct cfg_key keys[] = {
     {"pool-min", KEY_U32, F(pool_min), 0, 10000, "N", "connections kept open"},
     {"pool-max", KEY_U32, F(pool_max), 1, 10000, "N", "most connections"},
     {"pool-queue", KEY_U32, F(pool_queue), 0, 10000000, "N", "most calls waiting for a connection"},
+    {"pipeline-depth", KEY_U32, F(pipeline_depth), 1, 8, "N",
+     "calls in flight on one connection, one after the other (1 = one at a time)"},
     {"acquire-timeout-ms", KEY_U64, F(acquire_timeout_ms), 1, DAY_MS, "MS",
      "longest wait for a connection"},
     {"idle-timeout-ms", KEY_U64, F(idle_timeout_ms), 0, DAY_MS, "MS",
@@ -76,6 +78,7 @@ void cfg_defaults(struct cfg *c)
     c->pool_min = 2;
     c->pool_max = 10;
     c->pool_queue = 1024;
+    c->pipeline_depth = 1;
     c->acquire_timeout_ms = 5000;
     c->idle_timeout_ms = 30000;
     c->max_lifetime_ms = 1800000;

@@ -27,6 +27,7 @@ struct cfg {
     uint32_t pool_min;             /* --pool-min, default 2 */
     uint32_t pool_max;             /* --pool-max, default 10 */
     uint32_t pool_queue;           /* --pool-queue, default 1024 */
+    uint32_t pipeline_depth;       /* --pipeline-depth, default 1 */
     uint64_t acquire_timeout_ms;   /* --acquire-timeout-ms, default 5000 */
     uint64_t idle_timeout_ms;      /* --idle-timeout-ms, default 30000 */
     uint64_t max_lifetime_ms;      /* --max-lifetime-ms, default 1800000 */

@@ -115,6 +115,7 @@ class TcpToUnixProxy:
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.closed = False
+        self.socks = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -131,6 +132,7 @@ class TcpToUnixProxy:
             except OSError:
                 client.close()
                 continue
+            self.socks += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
@@ -153,6 +155,18 @@ class TcpToUnixProxy:
 
     def url(self, host="localhost"):
         return "host=%s port=%d dbname=arbiter user=arbiter_app" % (host, self.port)
+
+    def cut(self):
+        """Drops every forwarded connection at once, like a network failure:
+        neither side gets a goodbye from the other."""
+        import socket
+        for s in self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        self.socks = []
 
     def close(self):
         self.closed = True

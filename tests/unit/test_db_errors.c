@@ -27,6 +27,10 @@ static const struct {
     {"57014", RPC_DEADLINE_EXCEEDED},   /* query_canceled (statement_timeout) */
     {"40001", RPC_ABORTED},             /* serialization_failure */
     {"40P01", RPC_ABORTED},             /* deadlock_detected */
+    {"55P03", RPC_ABORTED},             /* lock_not_available */
+    {"25006", RPC_UNAVAILABLE},         /* read_only_sql_transaction (a demoted primary) */
+    {"23P01", RPC_ALREADY_EXISTS},      /* exclusion_violation */
+    {"23001", RPC_FAILED_PRECONDITION}, /* restrict_violation */
     {"08000", RPC_UNAVAILABLE},         /* connection_exception */
     {"08006", RPC_UNAVAILABLE},         /* connection_failure */
     {"08P01", RPC_UNAVAILABLE},         /* protocol_violation */
@@ -38,7 +42,6 @@ static const struct {
     {"53300", RPC_RESOURCE_EXHAUSTED},  /* too_many_connections */
     /* anything else is INTERNAL */
     {"23000", RPC_INTERNAL}, /* integrity_constraint_violation (generic) */
-    {"23P01", RPC_INTERNAL}, /* exclusion_violation: not in the table */
     {"42601", RPC_INTERNAL}, /* syntax_error */
     {"42P01", RPC_INTERNAL}, /* undefined_table */
     {"42502", RPC_INTERNAL}, /* near 42501 but not it */
