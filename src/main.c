@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -56,6 +57,33 @@ static void signals_stop(struct signals *s)
     uv_close((uv_handle_t *)&s->intr, NULL);
 }
 
+/* Raises the soft limit on open files to fit --max-connections, the pool
+ * and a margin (libuv, the metrics endpoint, logs). Returns 0, or -1 after
+ * printing one line when even the hard limit is too low. */
+static int fit_file_limit(const struct cfg *cfg)
+{
+    rlim_t need = (rlim_t)cfg->max_connections + cfg->pool_max + 64;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+        return 0;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+        fprintf(stderr,
+                "arbiterd: --max-connections %u needs %llu open files, the limit is %llu "
+                "(raise it with ulimit -n, or lower --max-connections)\n",
+                cfg->max_connections, (unsigned long long)need,
+                (unsigned long long)rl.rlim_max);
+        return -1;
+    }
+    rl.rlim_cur = need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        fprintf(stderr, "arbiterd: cannot raise the open files limit to %llu: %s\n",
+                (unsigned long long)need, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int serve(const struct cfg *cfg)
 {
     uv_loop_t loop;
@@ -65,6 +93,8 @@ static int serve(const struct cfg *cfg)
     int rv, init_rv;
 
     signal(SIGPIPE, SIG_IGN); /* write errors arrive as EPIPE instead */
+    if (fit_file_limit(cfg) < 0)
+        return 2;
     if (uv_loop_init(&loop) != 0)
         return 1;
     init_rv = rv = server_init(&srv, &loop, cfg, NULL);

@@ -31,6 +31,8 @@ enum phase { PHASE_RUNNING, PHASE_NOTICE, PHASE_DRAINING, PHASE_CANCELLING, PHAS
 
 struct server_priv {
     net_listener listener;
+    budget memory; /* what all connections pin together (--max-memory) */
+    uint64_t rejected_log_ms;
     bool listening;
     list_node conns;                       /* h2_conn list */
     uv_timer_t timer;                      /* shutdown phases */
@@ -136,9 +138,14 @@ int server_init(struct server *srv, uv_loop_t *loop, const struct cfg *cfg, allo
     list_init(&p->conns);
     uv_timer_init(loop, &p->timer);
     p->timer.data = srv;
+    budget_init(&p->memory, cfg->max_memory, NULL);
+    rpc_server_start(&srv->rpc, cfg->write_timeout_ms);
     srv->h2 = (h2_config){
         .loop = loop,
         .max_concurrent_streams = cfg->max_concurrent_streams,
+        .memory = &p->memory,
+        .conn_memory = cfg->max_connection_memory,
+        .idle_timeout_ms = cfg->idle_connection_timeout_ms,
         .stream_ops = rpc_server_stream_ops(),
         .stream_data = &srv->rpc,
         .rbuf = p->rbuf,
@@ -185,8 +192,20 @@ static char *render_metrics(void *data, size_t *len)
 static void on_connection(net_listener *l)
 {
     struct server *srv = l->data;
-    int rv = add_conn(srv, (uv_stream_t *)&l->pipe, -1);
+    int rv;
 
+    if (server_connections(srv) >= srv->cfg->max_connections) {
+        struct server_priv *p = srv->priv;
+
+        if (uv_now(srv->loop) - p->rejected_log_ms >= 1000) { /* once a second at most */
+            p->rejected_log_ms = uv_now(srv->loop);
+            log_warn("%u connections already: closing new ones (--max-connections)",
+                     server_connections(srv));
+        }
+        net_listener_reject(l);
+        return;
+    }
+    rv = add_conn(srv, (uv_stream_t *)&l->pipe, -1);
     if (rv < 0)
         log_warn("cannot accept a connection: %s", strerror(-rv));
 }
@@ -243,6 +262,7 @@ static void finish(struct server *srv)
     p->phase = PHASE_CLOSED;
     uv_timer_stop(&p->timer);
     uv_close((uv_handle_t *)&p->timer, NULL);
+    rpc_server_stop(&srv->rpc);
     net_metrics_close(p->metrics); /* scrapes keep working while draining */
     p->metrics = NULL;
     if (srv->pool)

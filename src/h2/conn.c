@@ -26,12 +26,15 @@ struct h2_conn {
     h2_filter filter;         /* in front of session: drops idle-stream RSTs */
     list_node link;           /* in the owner's connection list */
     list_node streams;        /* h2_stream list (one per open stream) */
-    int open_handles;         /* net + flusher; freed when both closed */
-    bool closing, flush_pending;
+    budget memory;            /* what this peer's streams pin; parent cfg->memory */
+    uv_timer_t idle;          /* --idle-connection-timeout-ms */
+    int open_handles;         /* net + flusher + idle timer; freed when all closed */
+    bool closing, flush_pending, idle_goaway;
 };
 
 static void conn_close(h2_conn *c);
 static void on_flush(uv_prepare_t *h);
+static void want_flush(h2_conn *c);
 
 h2_conn *h2_conn_from_node(list_node *n)
 {
@@ -41,6 +44,45 @@ h2_conn *h2_conn_from_node(list_node *n)
 uid_t h2_conn_peer_uid(const h2_conn *c)
 {
     return c->net.peer_uid;
+}
+
+budget *h2_conn_budget(h2_conn *c)
+{
+    return &c->memory;
+}
+
+/* How long after an idle connection is closed once its GOAWAY left. */
+#define IDLE_CLOSE_GRACE_MS 1000
+
+static void on_idle(uv_timer_t *t)
+{
+    h2_conn *c = t->data;
+
+    if (c->closing)
+        return;
+    if (c->idle_goaway) { /* the peer did not hang up after the GOAWAY */
+        conn_close(c);
+        return;
+    }
+    log_debug("conn %p: idle for %llu ms: GOAWAY", (void *)c,
+              (unsigned long long)c->cfg->idle_timeout_ms);
+    c->idle_goaway = true;
+    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
+                          (const uint8_t *)"idle", 4);
+    want_flush(c);
+    uv_timer_start(&c->idle, on_idle, IDLE_CLOSE_GRACE_MS, 0);
+}
+
+/* Starts the idle clock when the last stream went (or at accept). */
+static void idle_clock(h2_conn *c)
+{
+    if (c->cfg->idle_timeout_ms == 0 || c->closing || c->idle_goaway)
+        return;
+    if (list_empty(&c->streams))
+        uv_timer_start(&c->idle, on_idle, c->cfg->idle_timeout_ms, 0);
+    else
+        uv_timer_stop(&c->idle);
 }
 
 static void want_flush(h2_conn *c)
@@ -193,6 +235,11 @@ static void on_flusher_close(uv_handle_t *h)
     handle_closed(h->data);
 }
 
+static void on_idle_close(uv_handle_t *h)
+{
+    handle_closed(h->data);
+}
+
 static const struct net_conn_ops net_ops = {
     .on_read = on_net_read,
     .on_error = on_net_error,
@@ -206,6 +253,7 @@ static void stream_closed(h2_conn *c, h2_stream *st, uint32_t error_code)
     list_remove(&st->link);
     st->conn = NULL;
     c->cfg->stream_ops->close(st, error_code);
+    idle_clock(c);
 }
 
 /* Closes every stream (their owners hear of it), the session and the
@@ -222,6 +270,7 @@ static void conn_close(h2_conn *c)
     list_remove(&c->link);
     net_conn_close(&c->net);
     uv_close((uv_handle_t *)&c->flusher, on_flusher_close);
+    uv_close((uv_handle_t *)&c->idle, on_idle_close);
 }
 
 void h2_conn_close(h2_conn *c)
@@ -255,6 +304,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
     st->conn = c;
     st->id = frame->hd.stream_id;
     list_push(&c->streams, &st->link);
+    idle_clock(c);
     nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, st);
     return 0;
 }
@@ -414,6 +464,14 @@ void h2_stream_resume(h2_stream *s)
     want_flush(s->conn);
 }
 
+void h2_stream_reset(h2_stream *s)
+{
+    if (!stream_live(s))
+        return;
+    nghttp2_submit_rst_stream(s->conn->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+    want_flush(s->conn);
+}
+
 /* ---- session setup ---------------------------------------------------- */
 
 static int session_new(h2_conn *c)
@@ -467,6 +525,7 @@ static int conn_new(const h2_config *cfg, uv_stream_t *listener, int fd, list_no
     if (!c)
         return -ENOMEM;
     c->cfg = cfg;
+    budget_init(&c->memory, cfg->conn_memory, cfg->memory);
     h2_filter_init(&c->filter, filter_drop, filter_pass, c);
     list_init(&c->streams);
     list_init(&c->link);
@@ -482,15 +541,18 @@ static int conn_new(const h2_config *cfg, uv_stream_t *listener, int fd, list_no
         return rv;
     }
     c->closing = false;
-    c->open_handles = 2;
+    c->open_handles = 3;
     uv_prepare_init(cfg->loop, &c->flusher);
     c->flusher.data = c;
+    uv_timer_init(cfg->loop, &c->idle);
+    c->idle.data = c;
     list_push(conns, &c->link);
     if (session_new(c) != 0 || send_settings(c) != 0) {
         conn_close(c);
         return -ENOMEM;
     }
     want_flush(c);
+    idle_clock(c);
     return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include "util/budget.h"
 #include "util/list.h"
 
 typedef struct h2_conn h2_conn;
@@ -83,6 +84,9 @@ typedef struct h2_config {
     /* A connection finished closing and was freed. */
     void (*conn_closed)(void *data);
     void *conn_data;
+    budget *memory;           /* borrowed: what all connections may pin together */
+    size_t conn_memory;       /* what one connection may pin (0: no limit of its own) */
+    uint64_t idle_timeout_ms; /* GOAWAY and close after this long without streams (0: never) */
 } h2_config;
 
 /* Accepts a pending connection on |listener|, sends the server SETTINGS
@@ -115,6 +119,11 @@ void h2_conn_close(h2_conn *c);
 /* The peer's uid from SO_PEERCRED ((uid_t)-1 when unknown). */
 uid_t h2_conn_peer_uid(const h2_conn *c);
 
+/* The connection's memory budget (a child of h2_config.memory): the layer
+ * above charges what its streams pin (request buffers and arenas, queued
+ * answers) to it. */
+budget *h2_conn_budget(h2_conn *c);
+
 /* Submits the response HEADERS of stream |s|: |n| fields, with a body that
  * h2 pulls through h2_stream_ops.pull when |body| is true, or ending the
  * stream (trailers-only, or an HTTP error). Returns 0, or -ECANCELED when
@@ -127,5 +136,9 @@ int h2_stream_trailers(h2_stream *s, const h2_header *hdrs, size_t n);
 
 /* More body (or its end) is ready: h2 pulls again. */
 void h2_stream_resume(h2_stream *s);
+
+/* Resets stream |s| (RST_STREAM CANCEL): for an answer the peer does not
+ * take. The close callback follows. */
+void h2_stream_reset(h2_stream *s);
 
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -84,24 +85,22 @@ static void on_connection(uv_stream_t *s, int status)
     l->on_connection(l);
 }
 
-/* Binds with a tight umask so that the socket never exists with a wider
- * mode than wanted, then widens it to |mode| with chmod. */
-static int bind_and_chmod(net_listener *l, const char *path, unsigned mode, char *err,
+/* Binds |path| with permissions |mode| set by the umask around bind(2): the
+ * socket file is born with them. A chmod(2) of the path afterwards would
+ * follow a symlink swapped in meanwhile (to another file it would then
+ * open up). The umask is the process's, but nothing else runs now. */
+static int bind_with_mode(net_listener *l, const char *path, unsigned mode, char *err,
                           size_t errlen)
 {
-    mode_t old = umask(0177);
+    mode_t old = umask((mode_t)(~mode & 0777));
     int rv = uv_pipe_bind(&l->pipe, path);
+
     umask(old);
     if (rv < 0) {
         snprintf(err, errlen, "cannot bind %s: %s", path, uv_strerror(rv));
         return rv;
     }
     l->bound = true;
-    if (chmod(path, (mode_t)mode) < 0) {
-        rv = -errno;
-        snprintf(err, errlen, "cannot chmod %s to %04o: %s", path, mode, strerror(errno));
-        return rv;
-    }
     return 0;
 }
 
@@ -125,7 +124,7 @@ int net_listener_open(net_listener *l, uv_loop_t *loop, const char *path, unsign
         return rv;
     }
     l->pipe.data = l;
-    rv = bind_and_chmod(l, path, mode, err, errlen);
+    rv = bind_with_mode(l, path, mode, err, errlen);
     if (rv == 0) {
         rv = uv_listen((uv_stream_t *)&l->pipe, 1024, on_connection);
         if (rv < 0)
@@ -148,4 +147,21 @@ void net_listener_close(net_listener *l)
         log_warn("cannot remove %s: %s", l->path, strerror(errno));
     l->bound = false;
     uv_close((uv_handle_t *)&l->pipe, on_listener_closed);
+}
+
+static void on_rejected_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void net_listener_reject(net_listener *l)
+{
+    uv_pipe_t *p = malloc(sizeof(*p));
+
+    if (p == NULL || uv_pipe_init(l->pipe.loop, p, 0) < 0) {
+        free(p);
+        return;
+    }
+    (void)uv_accept((uv_stream_t *)&l->pipe, (uv_stream_t *)p);
+    uv_close((uv_handle_t *)p, on_rejected_closed);
 }

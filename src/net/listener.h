@@ -1,6 +1,6 @@
 /* The Unix-socket listener: binds cfg->socket_path, replacing a stale
  * socket file that no process answers on and refusing one that a live
- * server answers on, then chmods it to the configured mode. */
+ * server answers on; the file is created with the configured mode. */
 #ifndef ARBITER_NET_LISTENER_H
 #define ARBITER_NET_LISTENER_H
 
@@ -25,6 +25,10 @@ struct net_listener {
  * on_close. */
 int net_listener_open(net_listener *l, uv_loop_t *loop, const char *path, unsigned mode, char *err,
                       size_t errlen) __attribute__((warn_unused_result));
+
+/* Accepts the pending connection and closes it at once (the owner is at
+ * its connection cap): the peer sees its connection end. */
+void net_listener_reject(net_listener *l);
 
 /* Closes the handle and removes the socket file (idempotent); on_close
  * follows from the loop. */

@@ -25,12 +25,16 @@
 #include "rpc/percent.h"
 #include "rpc/server.h"
 #include "rpc/timeout.h"
+#include "rpc/unknown.h"
 #include "util/log.h"
 
 #define CALL_MAX_HEADER_BYTES 16384 /* like SETTINGS_MAX_HEADER_LIST_SIZE */
 #define CALL_MAX_METADATA 64        /* distinct custom metadata names */
 #define TENANT_RULE "invalid x-tenant-id: 1-64 characters of [A-Za-z0-9_.:-]"
 #define CALL_MIN_SEND_LIMIT (64u << 20) /* responses may exceed the request limit */
+#define CALL_MAX_UNKNOWN_FIELDS 1024    /* in one request, nested ones included */
+#define CALL_DECODE_SLACK (64u << 10)   /* arena room beyond 2 x the message while decoding */
+#define CALL_MAX_QUEUED (1u << 20)      /* streamed bytes a peer may leave unread per call */
 
 enum call_state { CALL_HEADERS, CALL_READING, CALL_RUNNING, CALL_DONE };
 
@@ -78,12 +82,17 @@ struct rpc_call {
     rpc_status status;   /* final status once DONE */
     const char *message; /* arena copy of the status message, or NULL */
     struct out_chunk *out_head, *out_tail;
+    size_t queued;   /* bytes of heap chunks not yet pulled */
+    uint64_t done_ms; /* uv_now() when the status was decided */
+    budget *memory;  /* borrowed: the connection's budget */
     rpc_cancel_fn cancel_fn;
     void *cancel_data;
     bool in_doubt; /* a write of this call may be committing right now */
 };
 
 #define HDR(n, v) ((h2_header)H2_HEADER(n, v))
+
+static void header_fail(rpc_call *call, rpc_status status, const char *msg);
 
 static const char *const status_text[RPC_STATUS_COUNT] = {
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
@@ -192,40 +201,61 @@ static h2_stream *on_begin(void *data, h2_conn *conn, int32_t stream_id)
 {
     rpc_server *rs = data;
     rpc_call *call = alloc_calloc(rs->mem, 1, sizeof(*call));
-    size_t limit = (size_t)rs->max_message_bytes * 4;
 
     if (!call)
         return NULL;
     call->rs = rs;
     call->state = CALL_HEADERS;
     call->peer_uid = h2_conn_peer_uid(conn);
-    /* The arena holds the request, a decoded copy of large fields and the
-     * answer; the cap stops a handler bug from eating the machine. */
-    arena_init(&call->arena, limit < CALL_MIN_SEND_LIMIT ? CALL_MIN_SEND_LIMIT : limit, rs->mem);
+    call->memory = h2_conn_budget(conn);
+    /* While the request is read and decoded, its arena may hold about twice
+     * the message (protobuf-c's copies); the handler's answer may need more
+     * (dispatch raises the cap). Every block is charged to the connection's
+     * budget, which the server's caps in turn. */
+    arena_init(&call->arena, (size_t)rs->max_message_bytes * 2 + CALL_DECODE_SLACK, rs->mem);
+    arena_set_budget(&call->arena, call->memory);
     rpc_metadata_init(&call->md, &call->arena, CALL_MAX_METADATA, CALL_MAX_HEADER_BYTES);
     rpc_frame_decoder_init(&call->dec, rs->max_message_bytes);
+    rpc_frame_decoder_set_budget(&call->dec, call->memory);
     list_push(&rs->calls, &call->link);
     rs->stats.calls_in_flight++;
+    if (budget_exhausted(call->memory))
+        header_fail(call, RPC_RESOURCE_EXHAUSTED,
+                    "this connection or the server holds too much memory now; try again later");
     return &call->stream;
 }
 
-static void free_call(rpc_call *call)
+/* Frees a streamed chunk and gives its bytes back. */
+static void free_chunk(rpc_call *call, struct out_chunk *o)
+{
+    call->queued -= o->len;
+    budget_release(call->memory, o->len);
+    alloc_free(call->rs->mem, o);
+}
+
+/* Frees everything the call holds but the struct itself, giving the
+ * connection's budget back: the connection may be freed before the call
+ * (whose timer closes later). */
+static void release_memory(rpc_call *call)
 {
     struct out_chunk *o, *next;
 
     for (o = call->out_head; o; o = next) {
         next = o->next;
         if (o->heap)
-            alloc_free(call->rs->mem, o);
+            free_chunk(call, o);
     }
+    call->out_head = call->out_tail = NULL;
     rpc_frame_decoder_deinit(&call->dec);
     arena_deinit(&call->arena);
-    alloc_free(call->rs->mem, call);
+    call->memory = NULL;
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    free_call(h->data);
+    rpc_call *call = h->data;
+
+    alloc_free(call->rs->mem, call);
 }
 
 /* Runs the cancel hook once, if the handler left one. */
@@ -262,12 +292,13 @@ static void on_close(h2_stream *s, uint32_t error_code)
             run_hook(call);
     }
     count_call(call->rs, call->status);
+    release_memory(call);
     if (call->timer_used) {
         uv_timer_stop(&call->timer);
         uv_close((uv_handle_t *)&call->timer, on_timer_closed);
         return;
     }
-    free_call(call);
+    alloc_free(call->rs->mem, call);
 }
 
 /* ---- answering -------------------------------------------------------- */
@@ -327,6 +358,7 @@ static const char *encode_message(rpc_call *call, const char *msg)
 static void answer(rpc_call *call, rpc_status status, const char *msg)
 {
     set_state(call, CALL_DONE);
+    call->done_ms = uv_now(call->rs->loop);
     /* A handler bug must not index past the status table. */
     call->status = (unsigned)status < RPC_STATUS_COUNT ? status : RPC_UNKNOWN;
     call->message = encode_message(call, msg);
@@ -376,7 +408,7 @@ static ssize_t on_pull(h2_stream *s, uint8_t *buf, size_t len, bool *eof)
         if (!call->out_head)
             call->out_tail = NULL;
         if (o->heap)
-            alloc_free(call->rs->mem, o);
+            free_chunk(call, o);
     }
     if (!call->out_head && call->state == CALL_DONE) {
         /* Everything sent: end the body without END_STREAM, which the
@@ -430,17 +462,25 @@ int rpc_call_send(rpc_call *call, const ProtobufCMessage *msg)
     size = rpc_frame_packed_size(msg);
     if (size - RPC_FRAME_PREFIX_LEN > send_limit(call))
         return -EMSGSIZE;
+    /* A peer that does not read must not make the queue grow without end. */
+    if (call->queued > CALL_MAX_QUEUED || !budget_charge(call->memory, size))
+        return -ENOBUFS;
     /* Streamed messages live outside the arena so that a long stream does
      * not grow it: each is freed once nghttp2 pulled it. */
     o = alloc_malloc(call->rs->mem, sizeof(*o) + size);
-    if (!o)
+    if (!o) {
+        budget_release(call->memory, size);
         return -ENOMEM;
+    }
     rv = rpc_frame_pack_to(msg, send_limit(call), (uint8_t *)(o + 1), size, &len);
     if (rv < 0) {
+        budget_release(call->memory, size);
         alloc_free(call->rs->mem, o);
         return rv == -EMSGSIZE ? -EMSGSIZE : -ENOMEM;
     }
+    budget_release(call->memory, size - len); /* charge what was packed */
     *o = (struct out_chunk){.data = (uint8_t *)(o + 1), .len = len, .heap = true};
+    call->queued += len;
     /* On failure the chunk stays queued and is freed with the call. */
     return enqueue(call, o);
 }
@@ -508,6 +548,26 @@ static void call_cancel(rpc_call *call, rpc_status status, const char *msg)
     answer(call, status, msg);
     if (running && fn)
         fn(data);
+}
+
+void rpc_server_sweep(uv_timer_t *t)
+{
+    rpc_server *rs = t->data;
+    uint64_t now = uv_now(rs->loop);
+    list_node *n, *next;
+
+    for (n = rs->calls.next; n != &rs->calls; n = next) {
+        rpc_call *call = container_of(n, rpc_call, link);
+
+        next = n->next;
+        if (call->state == CALL_DONE && now - call->done_ms >= rs->write_timeout_ms) {
+            log_debug("call %s on stream %d: answer not taken for %llu ms, resetting",
+                      rpc_call_path(call), call->stream.id,
+                      (unsigned long long)rs->write_timeout_ms);
+            call->done_ms = now; /* once per period at most, until it closes */
+            h2_stream_reset(&call->stream);
+        }
+    }
 }
 
 void rpc_server_cancel_calls(rpc_server *rs, rpc_status status, const char *msg)
@@ -724,6 +784,19 @@ static void on_headers_end(h2_stream *s)
 
 /* ---- request messages ------------------------------------------------- */
 
+/* protobuf-c keeps every unknown field, at about 70 bytes each: a request
+ * padded with them would pin far more memory than its size. Answers
+ * RESOURCE_EXHAUSTED and returns true when there are too many. */
+static bool too_many_unknown(rpc_call *call, const ProtobufCMessageDescriptor *desc,
+                             const uint8_t *data, size_t len)
+{
+    if (rpc_count_unknown_fields(desc, data, len, CALL_MAX_UNKNOWN_FIELDS) <=
+        CALL_MAX_UNKNOWN_FIELDS)
+        return false;
+    answer(call, RPC_RESOURCE_EXHAUSTED, "request message with too many unknown fields");
+    return true;
+}
+
 /* Unpacks one message (decompressing it first if flagged) into the arena. */
 static void on_message(rpc_call *call, const rpc_frame_msg *msg)
 {
@@ -738,6 +811,8 @@ static void on_message(rpc_call *call, const rpc_frame_msg *msg)
         return;
     }
     if (!msg->compressed) {
+        if (too_many_unknown(call, desc, msg->data, msg->len))
+            return;
         call->request = protobuf_c_message_unpack(desc, pba, msg->len, msg->data);
     } else if (call->encoding != ENC_GZIP) {
         answer(call, RPC_INTERNAL, "compressed message without grpc-encoding");
@@ -749,10 +824,17 @@ static void on_message(rpc_call *call, const rpc_frame_msg *msg)
                    rv == -EMSGSIZE ? "decompressed message too large" : "bad gzip message");
             return;
         }
-        call->request = protobuf_c_message_unpack(desc, pba, plain_len, plain);
+        if (!too_many_unknown(call, desc, plain, plain_len))
+            call->request = protobuf_c_message_unpack(desc, pba, plain_len, plain);
         free(plain);
+        if (call->state == CALL_DONE)
+            return;
     }
-    if (!call->request)
+    if (call->request)
+        return;
+    if (call->arena.refused)
+        answer(call, RPC_RESOURCE_EXHAUSTED, "request message too large to decode");
+    else
         answer(call, RPC_INTERNAL, "cannot parse request message");
 }
 
@@ -770,9 +852,15 @@ static void on_data(h2_stream *s, const uint8_t *data, size_t len)
             answer(call, RPC_RESOURCE_EXHAUSTED, "request message larger than --max-message-bytes");
             return;
         }
+        if (rv == -ENOBUFS || rv == -ENOMEM) {
+            answer(call, RPC_RESOURCE_EXHAUSTED, rv == -ENOBUFS
+                                                     ? "this connection or the server holds too "
+                                                       "much memory now; try again later"
+                                                     : "out of memory");
+            return;
+        }
         if (rv < 0) {
-            answer(call, rv == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
-                   "malformed request message");
+            answer(call, RPC_INTERNAL, "malformed request message");
             return;
         }
         on_message(call, &msg);
@@ -794,6 +882,8 @@ static void on_end_stream(h2_stream *s)
         return;
     }
     rpc_frame_decoder_deinit(&call->dec); /* the message is decoded; drop its buffer */
+    /* The answer may be larger than the request (a page of a listing). */
+    call->arena.limit = send_limit(call) * 2;
     set_state(call, CALL_RUNNING);
     call->method->handler(call, call->request, call->method->data);
 }

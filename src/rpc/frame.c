@@ -19,12 +19,24 @@ void rpc_frame_decoder_init(rpc_frame_decoder *d, size_t max_len)
     d->max_len = max_len > RPC_FRAME_MAX_LEN ? RPC_FRAME_MAX_LEN : max_len;
 }
 
-void rpc_frame_decoder_deinit(rpc_frame_decoder *d)
+void rpc_frame_decoder_set_budget(rpc_frame_decoder *d, budget *b)
 {
+    d->budget = b;
+}
+
+/* Frees the buffer and gives its bytes back to the budget. */
+static void drop_buf(rpc_frame_decoder *d)
+{
+    budget_release(d->budget, d->buf_cap);
     free(d->buf);
     d->buf = NULL;
-    d->buf_have = 0;
     d->buf_cap = 0;
+}
+
+void rpc_frame_decoder_deinit(rpc_frame_decoder *d)
+{
+    drop_buf(d);
+    d->buf_have = 0;
 }
 
 static int fail(rpc_frame_decoder *d, int err)
@@ -50,9 +62,13 @@ static int reserve(rpc_frame_decoder *d, size_t want)
         cap = cap > SIZE_MAX / 2 ? want : cap * 2;
     if (cap > d->msg_len)
         cap = d->msg_len;
+    if (!budget_charge(d->budget, cap - d->buf_cap))
+        return -ENOBUFS;
     uint8_t *nb = realloc(d->buf, cap);
-    if (!nb)
+    if (!nb) {
+        budget_release(d->budget, cap - d->buf_cap);
         return -ENOMEM;
+    }
     d->buf = nb;
     d->buf_cap = cap;
     return 0;
@@ -128,11 +144,8 @@ static int read_payload(rpc_frame_decoder *d, const uint8_t **data, size_t *len,
 
 static void maybe_shrink(rpc_frame_decoder *d)
 {
-    if (d->buf_cap > FRAME_KEEP_BUF && d->state == RPC_FRAME_PREFIX) {
-        free(d->buf);
-        d->buf = NULL;
-        d->buf_cap = 0;
-    }
+    if (d->buf_cap > FRAME_KEEP_BUF && d->state == RPC_FRAME_PREFIX)
+        drop_buf(d);
 }
 
 int rpc_frame_decoder_feed(rpc_frame_decoder *d, const uint8_t **data, size_t *len,

@@ -13,6 +13,8 @@
 #define ARBITER_RPC_FRAME_H
 
 #include <stdbool.h>
+
+#include "util/budget.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +45,7 @@ typedef struct rpc_frame_decoder {
     bool compressed;    /* flag of the message being read */
     size_t msg_len;     /* payload length of the message being read */
     uint8_t *buf;       /* owned: partial payload; cap <= msg_len */
+    budget *budget;     /* borrowed: charged for |buf| (NULL: none) */
     size_t buf_have, buf_cap;
     uint64_t messages; /* complete messages returned so far */
 } rpc_frame_decoder;
@@ -61,6 +64,10 @@ typedef struct rpc_frame_msg {
 /* Initialises a decoder on caller storage that accepts payloads of at most
  * |max_len| bytes (clamped to RPC_FRAME_MAX_LEN). Allocates nothing. */
 void rpc_frame_decoder_init(rpc_frame_decoder *d, size_t max_len);
+
+/* Charges the decoder's buffer to |b| from now on; a message that |b| cannot
+ * hold fails with -ENOBUFS. */
+void rpc_frame_decoder_set_budget(rpc_frame_decoder *d, budget *b);
 
 /* Frees the decoder's buffer. The decoder may be reused after _init(). */
 void rpc_frame_decoder_deinit(rpc_frame_decoder *d);

@@ -31,11 +31,26 @@ typedef struct rpc_server {
     rpc_methods methods;        /* owned */
     struct rpc_stats stats;
     list_node calls; /* every live call (rpc_call), for rpc_server_cancel_calls() */
+    uint64_t write_timeout_ms; /* an answered call the peer does not take is reset */
+    uv_timer_t sweep;          /* looks for such calls now and then */
+    bool sweeping;
 } rpc_server;
 
 /* Initialises |r| on caller storage with an empty method table. */
 void rpc_server_init(rpc_server *r, uv_loop_t *loop, uint32_t max_message_bytes, uid_t admin_uid,
                      alloc *mem);
+
+/* Starts resetting answered calls whose answer the peer has not taken
+ * within |write_timeout_ms| (a peer that does not read, or keeps its flow
+ * control window at zero, would otherwise pin them for ever). 0: never. */
+void rpc_server_start(rpc_server *r, uint64_t write_timeout_ms);
+
+/* Stops that (closes its timer); call before the loop runs out. */
+void rpc_server_stop(rpc_server *r);
+
+/* Internal to rpc (call.c): the write timeout's timer callback, resetting
+ * calls answered longer ago than that which the peer has not taken. */
+void rpc_server_sweep(uv_timer_t *t);
 
 /* Frees the method table. Every call must be gone (the connections closed). */
 void rpc_server_deinit(rpc_server *r);

@@ -23,9 +23,17 @@ void arena_init(arena *a, size_t limit, alloc *mem)
     a->mem = mem;
 }
 
+void arena_set_budget(arena *a, budget *b)
+{
+    a->budget = b;
+}
+
 void arena_deinit(arena *a)
 {
     struct arena_block *b = a->head;
+
+    budget_release(a->budget, a->block_bytes);
+    a->block_bytes = 0;
     while (b) {
         struct arena_block *next = b->next;
         alloc_free(a->mem, b);
@@ -48,8 +56,10 @@ void *arena_alloc(arena *a, size_t n)
     if (n > SIZE_MAX / 2)
         return NULL;
     n = align_up(n);
-    if (a->limit && a->used + n > a->limit)
+    if (a->limit && a->used + n > a->limit) {
+        a->refused = true;
         return NULL;
+    }
     if (alloc_arena_fails(a->mem))
         return NULL;
 
@@ -59,9 +69,16 @@ void *arena_alloc(arena *a, size_t n)
         /* Grow geometrically so a big response costs few mallocs. */
         if (b && b->size * 2 > size && b->size < (1u << 20))
             size = b->size * 2;
-        struct arena_block *nb = alloc_malloc(a->mem, sizeof(*nb) + size);
-        if (!nb)
+        if (!budget_charge(a->budget, sizeof(struct arena_block) + size)) {
+            a->refused = true;
             return NULL;
+        }
+        struct arena_block *nb = alloc_malloc(a->mem, sizeof(*nb) + size);
+        if (!nb) {
+            budget_release(a->budget, sizeof(struct arena_block) + size);
+            return NULL;
+        }
+        a->block_bytes += sizeof(*nb) + size;
         nb->size = size;
         nb->used = 0;
         /* A block too big to be the bump target goes behind the head. */

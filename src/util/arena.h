@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "util/alloc.h"
+#include "util/budget.h"
 
 struct arena_block;
 
@@ -17,6 +18,9 @@ typedef struct arena {
     size_t used;              /* bytes handed out, for statistics */
     size_t limit;             /* hard cap on total bytes; 0 = none */
     alloc *mem;               /* borrowed: where blocks come from (NULL: malloc) */
+    budget *budget;           /* borrowed: charged for every block (NULL: none) */
+    size_t block_bytes;       /* bytes of all blocks, charged to |budget| */
+    bool refused;             /* an allocation failed for the limit or the budget */
     ProtobufCAllocator pb;    /* allocator that points back at this arena */
 } arena;
 
@@ -25,11 +29,18 @@ typedef struct arena {
  * malloc). Allocates nothing. */
 void arena_init(arena *a, size_t limit, alloc *mem);
 
-/* Frees every block. The arena may be reused after arena_init(). */
+/* Charges every block from now on to |b| (and its parents); an allocation
+ * that |b| refuses fails like one over the limit. Set it before the first
+ * allocation. */
+void arena_set_budget(arena *a, budget *b);
+
+/* Frees every block (giving the budget back). The arena may be reused
+ * after arena_init(). */
 void arena_deinit(arena *a);
 
-/* Returns |n| bytes aligned for any type, or NULL when out of memory or
- * over the limit. Memory is zeroed. */
+/* Returns |n| bytes aligned for any type, or NULL when out of memory, over
+ * the limit or refused by the budget (then |refused| is set, so callers can
+ * tell "too big" from "no memory"). Memory is zeroed. */
 void *arena_alloc(arena *a, size_t n);
 
 /* Copies |n| bytes of |s| and a NUL. Returns NULL on failure. */

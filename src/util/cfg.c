@@ -35,6 +35,16 @@ static const struct cfg_key keys[] = {
      "concurrent calls per connection"},
     {"shutdown-timeout-ms", KEY_U64, F(shutdown_timeout_ms), 0, DAY_MS, "MS",
      "grace period for in-flight calls at SIGTERM/SIGINT"},
+    {"max-connections", KEY_U32, F(max_connections), 1, 1u << 20, "N",
+     "client connections at once; more are closed at accept"},
+    {"idle-connection-timeout-ms", KEY_U64, F(idle_connection_timeout_ms), 0, DAY_MS, "MS",
+     "GOAWAY and close a connection without calls for this long (0 = never)"},
+    {"write-timeout-ms", KEY_U64, F(write_timeout_ms), 0, DAY_MS, "MS",
+     "reset a call whose answer the peer has not taken for this long (0 = never)"},
+    {"max-connection-memory", KEY_U64, F(max_connection_memory), 1u << 20, 1ull << 40, "BYTES",
+     "request buffers, arenas and queued answers of one connection"},
+    {"max-memory", KEY_U64, F(max_memory), 1u << 20, 1ull << 44, "BYTES",
+     "the same for all connections together"},
     {"log-level", KEY_LEVEL, F(log_level), 0, 0, "LEVEL", "error, warn, info or debug"},
     {"metrics-listen", KEY_STR, F(metrics_listen), 0, 0, "HOST:PORT",
      "loopback address of the Prometheus text endpoint (off by default)"},
@@ -74,6 +84,11 @@ void cfg_defaults(struct cfg *c)
     c->max_message_bytes = 4u << 20;
     c->max_concurrent_streams = 256;
     c->shutdown_timeout_ms = 10000;
+    c->max_connections = 1024;
+    c->idle_connection_timeout_ms = 300000;
+    c->write_timeout_ms = 30000;
+    c->max_connection_memory = 128ull << 20;
+    c->max_memory = 1ull << 30;
     c->log_level = LOG_INFO;
     c->pool_min = 2;
     c->pool_max = 10;

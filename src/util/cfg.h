@@ -18,6 +18,11 @@ struct cfg {
     uint32_t max_message_bytes;      /* --max-message-bytes, default 4 MiB */
     uint32_t max_concurrent_streams; /* --max-concurrent-streams, default 256 */
     uint64_t shutdown_timeout_ms;    /* --shutdown-timeout-ms, default 10000 */
+    uint32_t max_connections;        /* --max-connections, default 1024 */
+    uint64_t idle_connection_timeout_ms; /* --idle-connection-timeout-ms, default 300000 */
+    uint64_t write_timeout_ms;       /* --write-timeout-ms, default 30000 */
+    uint64_t max_connection_memory;  /* --max-connection-memory, default 128 MiB */
+    uint64_t max_memory;             /* --max-memory, default 1 GiB */
     enum log_level log_level;        /* --log-level, default info */
     const char *metrics_listen;      /* --metrics-listen HOST:PORT, NULL = off */
     bool enable_test_service;        /* --enable-test-service (undocumented) */

@@ -54,7 +54,7 @@ class Response:
 
 
 class RawClient:
-    def __init__(self, path, timeout=5.0):
+    def __init__(self, path, timeout=5.0, settings=None):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(path)
@@ -64,12 +64,24 @@ class RawClient:
             validate_inbound_headers=False)
         self.conn = h2.connection.H2Connection(config=cfg)
         self.conn.initiate_connection()
+        if settings:  # e.g. {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0}
+            self.conn.update_settings(settings)
         # A big connection window so large answers are not throttled.
         self.conn.increment_flow_control_window(64 << 20)
         self.responses = {}
         self.closed = False
         self.goaway = None
         self.flush()
+        if settings:
+            self.wait_settings()
+
+    def wait_settings(self, timeout=5.0):
+        """Reads until the server's SETTINGS arrived (its window sizes)."""
+        end = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < end:
+            if self.conn.remote_settings.initial_window_size != 65535:
+                return
+            self.pump(0.05)
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -79,11 +91,26 @@ class RawClient:
     def request(self, headers, body=b"", end_stream=True):
         sid = self.conn.get_next_available_stream_id()
         self.conn.send_headers(sid, headers, end_stream=end_stream and not body)
-        if body:
-            self.conn.send_data(sid, body, end_stream=end_stream)
         self.responses[sid] = Response()
         self.flush()
+        if body:
+            self.send_body(sid, body, end_stream)
         return sid
+
+    def send_body(self, sid, body, end_stream=True):
+        """Sends |body| in frames within the peer's windows, reading its
+        WINDOW_UPDATEs while they are used up."""
+        off = 0
+        while off < len(body) and not self.closed:
+            room = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size,
+                       len(body) - off)
+            if room <= 0:
+                self.pump(0.05)
+                continue
+            last = off + room == len(body)
+            self.conn.send_data(sid, body[off:off + room], end_stream=end_stream and last)
+            off += room
+            self.flush()
 
     def send_data(self, sid, data, end_stream=False):
         self.conn.send_data(sid, data, end_stream=end_stream)

@@ -118,13 +118,13 @@ class CoreGrpc(unittest.TestCase):
                               compression=grpc.Compression.Gzip)
         self.assertEqual(r.payload, payload)
 
-    def test_echo_4mib_is_fast(self):
-        payload = os.urandom(4 * 1024 * 1024 - 64)  # just under --max-message-bytes
-        t0 = time.monotonic()
-        r = self.testing.Echo(testing_pb2.EchoRequest(payload=payload), timeout=10)
-        elapsed = time.monotonic() - t0
+    def test_echo_4mib_arrives_whole(self):
+        """A message just under --max-message-bytes both ways. Its speed is
+        measured by bench/, not here: the timeout only catches a stall (a
+        window that never opens, output that stops at a high-water mark)."""
+        payload = os.urandom(4 * 1024 * 1024 - 64)
+        r = self.testing.Echo(testing_pb2.EchoRequest(payload=payload), timeout=20)
         self.assertEqual(r.payload, payload)
-        self.assertLess(elapsed, 1.0, "4 MiB round trip took %.3f s" % elapsed)
 
     def test_echo_over_limit_resource_exhausted(self):
         payload = b"x" * (4 * 1024 * 1024 + 1)
