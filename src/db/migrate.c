@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 #include <openssl/evp.h>
@@ -161,6 +162,109 @@ static int load_dir(const char *dir, struct mig_set *s)
                     s->v[i].version, dir);
             return -EINVAL;
         }
+    }
+    return 0;
+}
+
+/* ---- transaction control in a file ----------------------------------------- */
+
+/* Skips what cannot hold a statement boundary at |p|: a comment, a quoted
+ * string or identifier, a dollar-quoted body (where plpgsql's BEGIN ... END
+ * live). |prev| is the character before |p| (E'...' strings take
+ * backslash escapes). Returns the position after it, or |p| when there is
+ * none. Counts newlines into *|line|. */
+static const char *skip_opaque(const char *p, char prev, int *line)
+{
+    const char *q;
+
+    if (p[0] == '-' && p[1] == '-') {
+        q = p + strcspn(p, "\n");
+        return q;
+    }
+    if (p[0] == '/' && p[1] == '*') {
+        int depth = 0;
+
+        for (q = p; *q; q++) {
+            if (q[0] == '/' && q[1] == '*')
+                depth++, q++;
+            else if (q[0] == '*' && q[1] == '/' && --depth == 0)
+                return q + 2;
+            else if (*q == '\n')
+                (*line)++;
+        }
+        return q;
+    }
+    if (*p == '\'' || *p == '"') {
+        bool backslash = *p == '\'' && (prev == 'E' || prev == 'e');
+
+        for (q = p + 1; *q; q++) {
+            if (*q == '\n')
+                (*line)++;
+            if (backslash && *q == '\\' && q[1] != '\0')
+                q++;
+            else if (*q == *p && q[1] == *p)
+                q++;
+            else if (*q == *p)
+                return q + 1;
+        }
+        return q;
+    }
+    if (*p == '$') {
+        size_t tag = 1 + strspn(p + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
+
+        if (p[tag] != '$' || (tag > 1 && isdigit((unsigned char)p[1])))
+            return p; /* $1, a parameter, or a lone $ */
+        for (q = p + tag + 1; *q; q++) {
+            if (*q == '\n')
+                (*line)++;
+            if (strncmp(q, p, tag + 1) == 0)
+                return q + tag + 1;
+        }
+        return q;
+    }
+    return p;
+}
+
+/* Whether the statement starting at |p| controls the transaction. */
+static bool controls_transaction(const char *p)
+{
+    static const char *const words[] = {"BEGIN", "COMMIT", "ROLLBACK", "START", "END",
+                                        "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"};
+    size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (n == strlen(words[i]) && strncasecmp(p, words[i], n) == 0)
+            return true;
+    return false;
+}
+
+/* The line of the first statement of |sql| that controls the transaction
+ * (BEGIN, COMMIT, ROLLBACK, ...), or 0. A migration runs in one
+ * transaction that arbiterd opens: a COMMIT inside would make it half
+ * applied when a later statement fails. */
+static int txn_control_line(const char *sql)
+{
+    const char *p = sql;
+    int line = 1;
+    bool start = true;
+
+    while (*p) {
+        const char *q = skip_opaque(p, p > sql ? p[-1] : '\0', &line);
+
+        if (q != p) {
+            p = q;
+            continue;
+        }
+        if (*p == '\n')
+            line++;
+        if (*p == ';') {
+            start = true;
+        } else if (!isspace((unsigned char)*p)) {
+            if (start && controls_transaction(p))
+                return line;
+            start = false;
+        }
+        p++;
     }
     return 0;
 }
@@ -321,6 +425,37 @@ static int apply_one(PGconn *pg, const struct mig_file *m)
     return 0;
 }
 
+/* Refuses the set when a pending file is numbered below the highest
+ * applied one (it would run after files that were written after it), or
+ * controls the transaction. */
+static int check_pending(const struct mig_set *s, const PGresult *r)
+{
+    int highest = PQntuples(r) > 0 ? row_version(r, PQntuples(r) - 1) : 0;
+
+    for (size_t i = 0; i < s->n; i++) {
+        int line;
+
+        if (is_applied(r, s->v[i].version))
+            continue;
+        if (s->v[i].version < highest) {
+            fprintf(stderr,
+                    "arbiterd migrate: %s is pending but %04d is already applied; migrations "
+                    "apply in order: give it a number above %04d\n",
+                    s->v[i].path, highest, highest);
+            return -1;
+        }
+        line = txn_control_line(s->v[i].sql);
+        if (line > 0) {
+            fprintf(stderr,
+                    "arbiterd migrate: %s:%d controls the transaction (BEGIN, COMMIT, "
+                    "ROLLBACK, ...); each file runs in one transaction of its own: remove it\n",
+                    s->v[i].path, line);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int apply_pending(PGconn *pg, const struct mig_set *s, const char *dir)
 {
     PGresult *r;
@@ -335,7 +470,7 @@ static int apply_pending(PGconn *pg, const struct mig_set *s, const char *dir)
     r = applied(pg);
     if (r == NULL)
         return -1;
-    if (verify_applied(s, r, dir) < 0)
+    if (verify_applied(s, r, dir) < 0 || check_pending(s, r) < 0)
         rv = -1;
     for (size_t i = 0; rv == 0 && i < s->n; i++) {
         if (is_applied(r, s->v[i].version))

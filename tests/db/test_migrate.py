@@ -84,6 +84,35 @@ class Migrate(unittest.TestCase):
         self.assertEqual(self.applied(), self.expected_rows())
         lines = [ln for out, _ in outs for ln in out.splitlines() if ln.startswith("applied ")]
         self.assertEqual(len(lines), len(self.files), outs)
+        # one applied everything; the other waited for it, then had nothing to do
+        summaries = sorted(ln for out, _ in outs for ln in out.splitlines()
+                           if "migration(s) applied" in ln)
+        self.assertEqual(summaries, ["%d migration(s) applied, %d total" % (n, len(self.files))
+                                     for n in (0, len(self.files))], outs)
+
+    def test_pending_file_below_the_highest_applied_is_refused(self):
+        self.assertEqual(self.migrate().returncode, 0)
+        with open(os.path.join(self.dir, "0000_forgotten.sql"), "w") as fh:
+            fh.write("CREATE TABLE forgotten (i int);\n")
+        r = self.migrate()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("0000_forgotten.sql is pending but", r.stderr)
+        self.assertEqual(dbtest.psql("SELECT to_regclass('forgotten') IS NULL", self.su),
+                         [["t"]])
+
+    def test_transaction_control_in_a_file_is_refused_before_anything_runs(self):
+        with open(os.path.join(self.dir, "9993_commits.sql"), "w") as fh:
+            fh.write("-- COMMIT in a comment is fine\n"
+                     "CREATE TABLE half (i int);\n"
+                     "DO $$ BEGIN PERFORM 1; END $$;  -- plpgsql's BEGIN is not a transaction\n"
+                     "SELECT 'COMMIT; ROLLBACK;';\n"
+                     "COMMIT;\n"
+                     "CREATE TABLE other_half (i int);\n")
+        r = self.migrate()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("9993_commits.sql:5 controls the transaction", r.stderr)
+        self.assertEqual(dbtest.psql("SELECT to_regclass('half') IS NULL", self.su), [["t"]])
+        self.assertEqual(self.applied(), [], "the check runs before any file")
 
     def test_edited_applied_file_is_refused(self):
         self.assertEqual(self.migrate().returncode, 0)
