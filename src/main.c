@@ -17,13 +17,35 @@
 extern char **environ;
 
 /* SIGTERM/SIGINT: the first starts a graceful shutdown, a second one cuts
- * the grace period short. uv_signal_t runs this on the loop, so no
- * async-signal-safety concerns and no global stop flag is needed. */
+ * the grace period short. SIGHUP reloads the configuration. uv_signal_t
+ * runs these on the loop, so no async-signal-safety concerns and no global
+ * stop flag is needed. */
 struct signals {
-    uv_signal_t term, intr;
+    uv_signal_t term, intr, hup;
     struct server *srv;
+    struct cfg *cfg; /* the live configuration, which SIGHUP updates */
+    int argc;
+    char **argv;
     int count;
 };
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    struct signals *s = h->data;
+    char err[512];
+    int n;
+
+    (void)signum;
+    log_info("received SIGHUP: reloading the configuration");
+    n = cfg_reload(s->cfg, s->argc, s->argv, environ, err, sizeof(err));
+    if (n < 0) {
+        log_error("configuration not reloaded: %s", err);
+        return;
+    }
+    log_level_current = s->cfg->log_level;
+    server_reload(s->srv);
+    log_info("configuration reloaded: %d setting(s) changed", n);
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -42,19 +64,23 @@ static void signals_start(struct signals *s, uv_loop_t *loop, struct server *srv
     s->count = 0;
     uv_signal_init(loop, &s->term);
     uv_signal_init(loop, &s->intr);
-    s->term.data = s->intr.data = s;
+    uv_signal_init(loop, &s->hup);
+    s->term.data = s->intr.data = s->hup.data = s;
     uv_signal_start(&s->term, on_signal, SIGTERM);
     uv_signal_start(&s->intr, on_signal, SIGINT);
+    uv_signal_start(&s->hup, on_hup, SIGHUP);
     /* Watching for signals must not keep the loop alive by itself: the
      * loop runs out when the server has closed everything. */
     uv_unref((uv_handle_t *)&s->term);
     uv_unref((uv_handle_t *)&s->intr);
+    uv_unref((uv_handle_t *)&s->hup);
 }
 
 static void signals_stop(struct signals *s)
 {
     uv_close((uv_handle_t *)&s->term, NULL);
     uv_close((uv_handle_t *)&s->intr, NULL);
+    uv_close((uv_handle_t *)&s->hup, NULL);
 }
 
 /* Raises the soft limit on open files to fit --max-connections, the pool
@@ -84,7 +110,7 @@ static int fit_file_limit(const struct cfg *cfg)
     return 0;
 }
 
-static int serve(const struct cfg *cfg)
+static int serve(struct cfg *cfg, int argc, char **argv)
 {
     uv_loop_t loop;
     struct server srv;
@@ -111,6 +137,9 @@ static int serve(const struct cfg *cfg)
         srv.exit_code = init_rv == -EINVAL ? 2 : 1;
         server_shutdown(&srv);
     }
+    sigs.cfg = cfg;
+    sigs.argc = argc;
+    sigs.argv = argv;
     signals_start(&sigs, &loop, &srv);
     uv_run(&loop, UV_RUN_DEFAULT);
     signals_stop(&sigs);
@@ -126,6 +155,7 @@ int main(int argc, char **argv)
     struct cfg cfg;
     enum cfg_command cmd;
     char err[512];
+    int rv;
 
     if (cfg_load(&cfg, argc, argv, environ, &cmd, err, sizeof(err)) < 0) {
         fprintf(stderr, "arbiterd: %s\n", err);
@@ -140,10 +170,14 @@ int main(int argc, char **argv)
         return 0;
     case CFG_CMD_MIGRATE:
         log_level_current = cfg.log_level;
-        return migrate_main(&cfg);
+        rv = migrate_main(&cfg);
+        cfg_free(&cfg);
+        return rv;
     case CFG_CMD_SERVE:
         break;
     }
     log_level_current = cfg.log_level;
-    return serve(&cfg);
+    rv = serve(&cfg, argc, argv);
+    cfg_free(&cfg);
+    return rv;
 }

@@ -361,6 +361,22 @@ void server_fatal(struct server *srv, int exit_code, const char *why)
     server_shutdown(srv);
 }
 
+void server_reload(struct server *srv)
+{
+    struct server_priv *p = srv->priv;
+    const struct cfg *cfg = srv->cfg;
+
+    if (p == NULL)
+        return;
+    p->memory.limit = cfg->max_memory;
+    srv->h2.max_concurrent_streams = cfg->max_concurrent_streams; /* new connections */
+    srv->h2.conn_memory = cfg->max_connection_memory;             /* new connections */
+    srv->h2.idle_timeout_ms = cfg->idle_connection_timeout_ms;
+    srv->rpc.write_timeout_ms = cfg->write_timeout_ms;
+    if (srv->pool)
+        db_pool_reconfigure(srv->pool);
+}
+
 void server_deinit(struct server *srv)
 {
     size_t n;

@@ -69,6 +69,11 @@ void server_shutdown_now(struct server *srv);
  * database role): logs |why| as an error, sets exit_code and shuts down. */
 void server_fatal(struct server *srv, int exit_code, const char *why);
 
+/* Applies the configuration's reloadable settings again (after SIGHUP and
+ * cfg_reload()): the pool's sizes, the limits and timeouts of new calls
+ * and connections. */
+void server_reload(struct server *srv);
+
 /* Frees what server_init() allocated. Call after the loop has run out. */
 void server_deinit(struct server *srv);
 

@@ -28,6 +28,26 @@ uint64_t db_pool_rand(db_pool *p)
     return p->rng * 2685821657736338717ull;
 }
 
+/* The sizes of the configuration, clamped to what the pool can do. */
+static void take_sizes(db_pool *p)
+{
+    const struct cfg *cfg = p->cfg;
+
+    p->pool_max = cfg->pool_max ? cfg->pool_max : 1;
+    p->pool_min = cfg->pool_min < p->pool_max ? cfg->pool_min : p->pool_max;
+    p->depth = cfg->pipeline_depth < 1                   ? 1
+               : cfg->pipeline_depth > DB_CONN_MAX_DEPTH ? DB_CONN_MAX_DEPTH
+                                                         : cfg->pipeline_depth;
+}
+
+void db_pool_reconfigure(db_pool *p)
+{
+    take_sizes(p);
+    p->tick_ms = db_pool_tick_ms(p->cfg);
+    uv_timer_start(&p->maint_timer, on_maint_timer, p->tick_ms, p->tick_ms);
+    db_pool_maintain(p);
+}
+
 int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_events *events,
                 alloc *mem, db_pool **out)
 {
@@ -51,11 +71,7 @@ int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_eve
     p->cfg = cfg;
     if (events != NULL)
         p->events = *events;
-    p->pool_max = cfg->pool_max ? cfg->pool_max : 1;
-    p->pool_min = cfg->pool_min < p->pool_max ? cfg->pool_min : p->pool_max;
-    p->depth = cfg->pipeline_depth < 1                   ? 1
-               : cfg->pipeline_depth > DB_CONN_MAX_DEPTH ? DB_CONN_MAX_DEPTH
-                                                         : cfg->pipeline_depth;
+    take_sizes(p);
     p->rng = (uint64_t)uv_hrtime() | 1;
     for (int i = 0; i < DB_CONN_NSTATES; i++)
         list_init(&p->lists[i]);
@@ -407,7 +423,8 @@ void db_pool_conn_release(db_pool *p, db_conn *c)
 
     if (p->closing || c->poisoned || PQstatus(c->pg) != CONNECTION_OK ||
         PQtransactionStatus(c->pg) != PQTRANS_IDLE ||
-        (p->cfg->max_lifetime_ms && now >= c->expires_ms)) {
+        (p->cfg->max_lifetime_ms && now >= c->expires_ms) ||
+        db_pool_live(p) > p->pool_max /* --pool-max was lowered (SIGHUP) */) {
         db_conn_close(c, "released");
         db_pool_maintain(p);
         return;

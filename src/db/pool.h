@@ -60,6 +60,11 @@ int db_pool_new(uv_loop_t *loop, const struct cfg *cfg, const struct db_pool_eve
 void db_pool_close(db_pool *pool, void (*done)(void *data), void *data);
 void db_pool_free(db_pool *pool);
 
+/* Takes the pool sizes and --pipeline-depth from the configuration again
+ * (SIGHUP); the timeouts are read from it each time anyway. Connections
+ * above a lower --pool-max close as they become idle. */
+void db_pool_reconfigure(db_pool *pool);
+
 /* True when a connection works (or is being made after one worked) and the
  * role is acceptable: the overall Health status. */
 bool db_pool_serving(const db_pool *pool);

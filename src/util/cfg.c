@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -27,6 +28,8 @@ struct cfg_key {
 #define DAY_MS 86400000ull
 
 static const struct cfg_key keys[] = {
+    {"config", KEY_STR, F(config_path), 0, 0, "FILE",
+     "read settings from FILE (lines 'flag = value'); SIGHUP reads it again"},
     {"socket", KEY_STR, F(socket_path), 0, 0, "PATH", "Unix socket to listen on"},
     {"socket-mode", KEY_MODE, F(socket_mode), 0, 0777, "OCTAL", "permissions of the socket file"},
     {"max-message-bytes", KEY_U32, F(max_message_bytes), 16, 1u << 30, "N",
@@ -75,6 +78,17 @@ static const struct cfg_key keys[] = {
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* What SIGHUP may change in a running server (cfg_reload); everything else
+ * takes a restart (README: "Operating arbiterd"). */
+static const char *const reloadable[] = {
+    "log-level",          "pool-min",          "pool-max",
+    "pool-queue",         "pipeline-depth",    "acquire-timeout-ms",
+    "idle-timeout-ms",    "max-lifetime-ms",   "statement-timeout-ms",
+    "shutdown-timeout-ms", "max-connections",  "idle-connection-timeout-ms",
+    "write-timeout-ms",   "max-connection-memory", "max-memory",
+    "max-concurrent-streams",
+};
 
 void cfg_defaults(struct cfg *c)
 {
@@ -201,6 +215,7 @@ int cfg_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
 
 static int errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static void default_text(const struct cfg *d, const struct cfg_key *k, char *out, size_t n);
 
 static int errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -302,6 +317,99 @@ static const struct cfg_key *find_key(const char *flag, size_t len)
             return &keys[i];
     }
     return NULL;
+}
+
+/* Reads |path| whole into a new NUL-terminated buffer. */
+static char *read_text(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    long n;
+
+    if (f == NULL) {
+        errf(err, errlen, "--config: cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1 << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL &&
+        fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = '\0';
+    } else {
+        free(buf);
+        buf = NULL;
+        errf(err, errlen, "--config: cannot read %s", path);
+    }
+    fclose(f);
+    return buf;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* One line of a config file: "flag = value", blank, or "# comment". */
+static int load_line(struct cfg *c, char *line, const char *path, int lineno, char *err,
+                     size_t errlen)
+{
+    char *eq, *key, *val, origin[160];
+    const struct cfg_key *k;
+
+    line = trim(line);
+    if (*line == '\0' || *line == '#')
+        return 0;
+    eq = strchr(line, '=');
+    if (eq == NULL)
+        return errf(err, errlen, "%s:%d: expected 'flag = value'", path, lineno);
+    *eq = '\0';
+    key = trim(line);
+    val = trim(eq + 1);
+    k = find_key(key, strlen(key));
+    if (k == NULL || k->off == F(config_path))
+        return errf(err, errlen, "%s:%d: unknown setting '%s'", path, lineno, key);
+    snprintf(origin, sizeof(origin), "%s:%d: %s", path, lineno, key);
+    if (k->type == KEY_BOOL && *val == '\0')
+        val = (char *)"true";
+    return set_key(c, k, origin, val, err, errlen);
+}
+
+/* Loads the file named by --config (or ARBITER_CONFIG); |c| owns its text
+ * afterwards, because string settings point into it. */
+static int load_file(struct cfg *c, const char *path, char *err, size_t errlen)
+{
+    char *text = read_text(path, err, errlen), *line, *next;
+    int lineno = 0;
+
+    if (text == NULL)
+        return -EINVAL;
+    c->config_text = text;
+    for (line = text; line != NULL; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        if (load_line(c, line, path, ++lineno, err, errlen) < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* The --config path of argv, else of ARBITER_CONFIG, or NULL. */
+static const char *config_arg(int argc, char *const argv[], char *const envp[])
+{
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return argv[i] + 9;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+    }
+    return env_get(envp, "ARBITER_CONFIG");
 }
 
 /* Handles argv[*i] ("--flag", "--flag=value" or "--flag value"). */
@@ -408,14 +516,94 @@ int cfg_load(struct cfg *c, int argc, char *const argv[], char *const envp[], en
         return 0;
     }
     cfg_defaults(c);
-    if (load_env(c, envp, err, errlen) < 0)
+    /* The file first, so that the environment and the command line win. */
+    c->config_path = config_arg(argc, argv, envp);
+    if (c->config_path != NULL && load_file(c, c->config_path, err, errlen) < 0) {
+        cfg_free(c);
         return -EINVAL;
-    if (load_argv(c, argc, argv, &command, err, errlen) < 0)
+    }
+    if (load_env(c, envp, err, errlen) < 0 || load_argv(c, argc, argv, &command, err, errlen) < 0 ||
+        validate(c, err, errlen) < 0) {
+        cfg_free(c);
         return -EINVAL;
-    if (validate(c, err, errlen) < 0)
-        return -EINVAL;
+    }
     *cmd = command;
     return 0;
+}
+
+void cfg_free(struct cfg *c)
+{
+    free(c->config_text);
+    c->config_text = NULL;
+}
+
+static bool is_reloadable(const struct cfg_key *k)
+{
+    for (size_t i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++)
+        if (strcmp(reloadable[i], k->flag) == 0)
+            return true;
+    return false;
+}
+
+/* The size of the field of |k|. */
+static size_t key_size(const struct cfg_key *k)
+{
+    switch (k->type) {
+    case KEY_STR:
+        return sizeof(const char *);
+    case KEY_U32:
+        return sizeof(uint32_t);
+    case KEY_U64:
+        return sizeof(uint64_t);
+    case KEY_MODE:
+        return sizeof(unsigned);
+    case KEY_BOOL:
+        return sizeof(bool);
+    default:
+        return sizeof(enum log_level);
+    }
+}
+
+static bool same(const struct cfg *a, const struct cfg *b, const struct cfg_key *k)
+{
+    const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
+
+    if (k->type == KEY_STR) {
+        const char *s = *(const char *const *)(const void *)x;
+        const char *t = *(const char *const *)(const void *)y;
+
+        return s == t || (s && t && strcmp(s, t) == 0);
+    }
+    return memcmp(x, y, key_size(k)) == 0;
+}
+
+int cfg_reload(struct cfg *live, int argc, char *const argv[], char *const envp[], char *err,
+               size_t errlen)
+{
+    enum cfg_command cmd;
+    struct cfg fresh;
+    char was[64], now[64];
+    int changed = 0;
+
+    if (cfg_load(&fresh, argc, argv, envp, &cmd, err, errlen) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+
+        if (same(live, &fresh, k))
+            continue;
+        if (!is_reloadable(k)) {
+            log_warn("config: --%s changed; it takes effect after a restart", k->flag);
+            continue;
+        }
+        default_text(live, k, was, sizeof(was));
+        default_text(&fresh, k, now, sizeof(now));
+        memcpy((char *)live + k->off, (const char *)&fresh + k->off, key_size(k));
+        log_info("config: --%s %s -> %s", k->flag, was, now);
+        changed++;
+    }
+    cfg_free(&fresh);
+    return changed;
 }
 
 static void default_text(const struct cfg *d, const struct cfg_key *k, char *out, size_t n)
@@ -438,10 +626,10 @@ static void default_text(const struct cfg *d, const struct cfg_key *k, char *out
         snprintf(out, n, "0%o", *(const unsigned *)(const void *)field);
         break;
     case KEY_BOOL:
-        snprintf(out, n, "off");
+        snprintf(out, n, "%s", *(const bool *)(const void *)field ? "on" : "off");
         break;
     case KEY_LEVEL:
-        snprintf(out, n, "info");
+        snprintf(out, n, "%s", log_level_name(*(const enum log_level *)(const void *)field));
         break;
     }
 }

@@ -12,6 +12,9 @@
 #include "util/log.h"
 
 struct cfg {
+    const char *config_path; /* --config FILE, ARBITER_CONFIG; NULL = none */
+    char *config_text;       /* owned: the file's text, which string settings point into */
+
     /* server */
     const char *socket_path;         /* --socket, ARBITER_SOCKET; default "./arbiterd.sock" */
     unsigned socket_mode;            /* --socket-mode, octal, default 0660 */
@@ -70,6 +73,18 @@ void cfg_defaults(struct cfg *c);
  * newline that says what is wrong into |err| (|errlen| bytes). */
 int cfg_load(struct cfg *c, int argc, char *const argv[], char *const envp[], enum cfg_command *cmd,
              char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Frees what cfg_load() allocated (the --config file's text). */
+void cfg_free(struct cfg *c);
+
+/* Loads the configuration again from the same sources (SIGHUP): the
+ * --config file, the environment, |argv|. Settings a running server can
+ * change (log level, pool sizes, timeouts, limits) are copied into |live|
+ * and each change is logged; a changed setting that needs a restart is
+ * logged as such and left alone. Returns the count of changes applied, or
+ * -EINVAL with a one-line reason in |err| (nothing changed then). */
+int cfg_reload(struct cfg *live, int argc, char *const argv[], char *const envp[], char *err,
+               size_t errlen) __attribute__((warn_unused_result));
 
 /* Prints the usage text: every documented flag with its environment
  * variable and default. */

@@ -21,6 +21,11 @@ int log_level_parse(const char *s, enum log_level *out)
     return -EINVAL;
 }
 
+const char *log_level_name(enum log_level level)
+{
+    return (unsigned)level <= LOG_DEBUG ? level_names[level] : "?";
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
 {
     if (level > log_level_current)

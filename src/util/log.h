@@ -11,6 +11,9 @@ extern enum log_level log_level_current;
  * -EINVAL for anything else. */
 int log_level_parse(const char *s, enum log_level *out);
 
+/* "error", "warn", "info" or "debug". */
+const char *log_level_name(enum log_level level);
+
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)

@@ -1,7 +1,10 @@
 /* util/cfg: defaults, environment, command line, precedence and every
  * validation error (each one line, and cfg_load() returns -EINVAL). */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -234,4 +237,89 @@ Test(cfg, listen_addresses)
     cr_assert(eq(int, cfg_parse_listen("0.0.0.0:80", host, sizeof(host), &port), -EADDRNOTAVAIL));
     cr_assert(eq(int, cfg_parse_listen("[::]:80", host, sizeof(host), &port), -EADDRNOTAVAIL));
     cr_assert(eq(int, cfg_parse_listen(":80", host, sizeof(host), &port), -EINVAL));
+}
+
+/* ---- --config files and SIGHUP reloads ---------------------------------- */
+
+static char *write_config(const char *text)
+{
+    static char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), "/tmp/arbiter-cfg-XXXXXX");
+    fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert(eq(sz, (size_t)write(fd, text, strlen(text)), strlen(text)));
+    close(fd);
+    return path;
+}
+
+Test(cfg, config_file_then_environment_then_command_line)
+{
+    char *path = write_config("# a comment\n\npool-max = 20\npool-min=3\n"
+                              "log-level = debug\nsocket = /tmp/from-file.sock\n"
+                              "no-prepared-statements =\n");
+    char *argv[] = {"arbiterd", "--config", path, "--pool-max", "30", NULL};
+    char *envp[] = {"ARBITER_POOL_MIN=4", NULL};
+    struct loaded l;
+
+    load(&l, ARGC(argv), argv, envp);
+    cr_assert(eq(int, l.rv, 0), "%s", l.err);
+    cr_expect(eq(u32, l.c.pool_max, 30), "the command line wins");
+    cr_expect(eq(u32, l.c.pool_min, 4), "the environment wins over the file");
+    cr_expect(eq(int, l.c.log_level, LOG_DEBUG));
+    cr_expect(eq(str, (char *)l.c.socket_path, "/tmp/from-file.sock"));
+    cr_expect(l.c.no_prepared_statements);
+    cfg_free(&l.c);
+    unlink(path);
+}
+
+Test(cfg, config_file_errors_name_file_and_line)
+{
+    char *path = write_config("pool-max = 5\nno-such-thing = 1\n");
+    char *argv[] = {"arbiterd", "--config", path, NULL};
+    char *argv2[] = {"arbiterd", "--config", "/nonexistent/arbiterd.conf", NULL};
+    struct loaded l;
+    char want[128];
+
+    load(&l, ARGC(argv), argv, NULL);
+    cr_expect(eq(int, l.rv, -EINVAL));
+    snprintf(want, sizeof(want), "%s:2: unknown setting 'no-such-thing'", path);
+    cr_expect(eq(str, l.err, want));
+    unlink(path);
+    path = write_config("pool-max = lots\n");
+    char *argv3[] = {"arbiterd", "--config", path, NULL};
+    load(&l, ARGC(argv3), argv3, NULL);
+    cr_expect(eq(int, l.rv, -EINVAL));
+    cr_expect(strstr(l.err, ":1: pool-max: 'lots' is not a number") != NULL, "%s", l.err);
+    unlink(path);
+    load(&l, ARGC(argv2), argv2, NULL);
+    cr_expect(eq(int, l.rv, -EINVAL));
+    cr_expect(strstr(l.err, "cannot read /nonexistent/arbiterd.conf") != NULL, "%s", l.err);
+}
+
+Test(cfg, reload_applies_what_a_running_server_can_change)
+{
+    char *path = write_config("pool-max = 5\nsocket-mode = 0600\n");
+    char *argv[] = {"arbiterd", "--config", path, NULL};
+    struct loaded l;
+    char err[256];
+    FILE *f;
+
+    load(&l, ARGC(argv), argv, NULL);
+    cr_assert(eq(int, l.rv, 0), "%s", l.err);
+    f = fopen(path, "w");
+    fputs("pool-max = 7\nsocket-mode = 0666\nlog-level = warn\n", f);
+    fclose(f);
+    cr_expect(eq(int, cfg_reload(&l.c, ARGC(argv), argv, NULL, err, sizeof(err)), 2), "%s", err);
+    cr_expect(eq(u32, l.c.pool_max, 7));
+    cr_expect(eq(int, l.c.log_level, LOG_WARN));
+    cr_expect(eq(uint, l.c.socket_mode, 0600), "the socket's mode needs a restart");
+    f = fopen(path, "w");
+    fputs("pool-max = 1\npool-min = 2\n", f);
+    fclose(f);
+    cr_expect(eq(int, cfg_reload(&l.c, ARGC(argv), argv, NULL, err, sizeof(err)), -EINVAL));
+    cr_expect(eq(u32, l.c.pool_max, 7), "a bad file changes nothing");
+    cfg_free(&l.c);
+    unlink(path);
 }
