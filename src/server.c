@@ -224,8 +224,9 @@ int server_listen(struct server *srv, char *err, size_t errlen)
         return rv;
     p->listening = true;
     p->served = true;
-    if (srv->cfg->metrics_listen) {
-        rv = net_metrics_open(srv->loop, srv->cfg->metrics_listen, render_metrics, srv, &p->metrics,
+    if (srv->cfg->metrics_listen || srv->cfg->metrics_socket) {
+        rv = net_metrics_open(srv->loop, srv->cfg->metrics_listen, srv->cfg->metrics_socket,
+                              srv->cfg->metrics_socket_mode, render_metrics, srv, &p->metrics,
                               err, errlen);
         if (rv < 0)
             return rv;

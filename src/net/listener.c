@@ -71,7 +71,7 @@ static int clear_path(const char *path, char *err, size_t errlen)
 static void on_listener_closed(uv_handle_t *h)
 {
     net_listener *l = h->data;
-    if (l->opened && l->on_close)
+    if (l->on_close)
         l->on_close(l);
 }
 

@@ -21,8 +21,8 @@ struct net_listener {
 
 /* Binds and listens on |path| with permissions |mode|. Returns 0, -EADDRINUSE
  * when a live server answers on |path|, or another negative errno; on error
- * |err| receives a one-line description and the handle is closed without
- * on_close. */
+ * |err| receives a one-line description, and when the handle had been made
+ * (|closing| is then set) it is closed and on_close follows. */
 int net_listener_open(net_listener *l, uv_loop_t *loop, const char *path, unsigned mode, char *err,
                       size_t errlen) __attribute__((warn_unused_result));
 

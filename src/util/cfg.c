@@ -50,7 +50,12 @@ static const struct cfg_key keys[] = {
      "the same for all connections together"},
     {"log-level", KEY_LEVEL, F(log_level), 0, 0, "LEVEL", "error, warn, info or debug"},
     {"metrics-listen", KEY_STR, F(metrics_listen), 0, 0, "HOST:PORT",
-     "loopback address of the Prometheus text endpoint (off by default)"},
+     "loopback address of the Prometheus text endpoint (off by default; any local user "
+     "can read it: prefer --metrics-socket)"},
+    {"metrics-socket", KEY_STR, F(metrics_socket), 0, 0, "PATH",
+     "Unix socket of the Prometheus text endpoint, instead of --metrics-listen"},
+    {"metrics-socket-mode", KEY_MODE, F(metrics_socket_mode), 0, 0777, "OCTAL",
+     "permissions of the metrics socket: who may read the metrics"},
     {"enable-test-service", KEY_BOOL, F(enable_test_service), 0, 0, NULL, NULL},
     {"database-url", KEY_STR, F(database_url), 0, 0, "DSN",
      "libpq conninfo or URI (also DATABASE_URL); without it no pool runs"},
@@ -95,6 +100,7 @@ void cfg_defaults(struct cfg *c)
     memset(c, 0, sizeof(*c));
     c->socket_path = "./arbiterd.sock";
     c->socket_mode = 0660;
+    c->metrics_socket_mode = 0600;
     c->max_message_bytes = 4u << 20;
     c->max_concurrent_streams = 256;
     c->shutdown_timeout_ms = 10000;
@@ -479,6 +485,10 @@ static int validate(const struct cfg *c, char *err, size_t errlen)
     /* sun_path is 108 bytes including the NUL. */
     if (strlen(c->socket_path) >= 108)
         return errf(err, errlen, "--socket: path is longer than 107 bytes");
+    if (c->metrics_listen && c->metrics_socket)
+        return errf(err, errlen, "--metrics-listen and --metrics-socket: choose one");
+    if (c->metrics_socket && strlen(c->metrics_socket) >= 108)
+        return errf(err, errlen, "--metrics-socket: path is longer than 107 bytes");
     if (c->metrics_listen) {
         rv = cfg_parse_listen(c->metrics_listen, host, sizeof(host), &port);
         if (rv == -EADDRNOTAVAIL)

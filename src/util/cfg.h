@@ -28,6 +28,8 @@ struct cfg {
     uint64_t max_memory;             /* --max-memory, default 1 GiB */
     enum log_level log_level;        /* --log-level, default info */
     const char *metrics_listen;      /* --metrics-listen HOST:PORT, NULL = off */
+    const char *metrics_socket;      /* --metrics-socket PATH, NULL = off */
+    unsigned metrics_socket_mode;    /* --metrics-socket-mode, octal, default 0600 */
     bool enable_test_service;        /* --enable-test-service (undocumented) */
 
     /* database */
