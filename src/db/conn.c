@@ -848,8 +848,11 @@ void db_conn_detach(db_conn *c, db_txn *t)
     t->conn = NULL;
     /* PQcancel stops whatever the backend runs right now: only safe when
      * that is this txn alone. Behind or ahead of other segments its results
-     * are just dropped (statement_timeout still bounds it). */
-    if (c->nseg != 1 || c->cancel != NULL || p->closing)
+     * are just dropped (statement_timeout still bounds it). PQcancel blocks
+     * a thread of libuv's pool for as long as the network lets it: at most
+     * DB_MAX_CANCELS run at once, so that host name lookups always find a
+     * thread; past that, statement_timeout bounds the query alone. */
+    if (c->nseg != 1 || c->cancel != NULL || p->closing || p->n_cancels >= DB_MAX_CANCELS)
         return;
     req = calloc(1, sizeof(*req));
     if (req == NULL)
@@ -864,6 +867,7 @@ void db_conn_detach(db_conn *c, db_txn *t)
         return;
     }
     c->cancel = req;
+    c->cancel_started_ms = uv_now(p->loop);
     c->sync_seen = false;
     p->n_cancels++;
 }

@@ -83,6 +83,7 @@ typedef struct db_conn {
     bool check_failed; /* the start-up role check refused this role */
     bool sync_seen;
     struct db_cancel_req *cancel;  /* owned by the work queue while set */
+    uint64_t cancel_started_ms;    /* when it was queued */
     uv_work_t resolve;             /* host name lookup (pool->hosts) on the thread pool */
     struct db_hosts_target target; /* its result, owned until conn_begin() copied it */
     int resolve_rv;

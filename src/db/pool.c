@@ -459,6 +459,20 @@ static void housekeeping(db_pool *p)
             db_conn_close(c, "idle timeout");
         }
     }
+    /* A connection whose query finished while its cancel request hangs
+     * (a network that swallows it) cannot be reused: the request could
+     * still land and cancel the next call's statement. */
+    for (n = p->lists[DB_CONN_BUSY].next; n != &p->lists[DB_CONN_BUSY];) {
+        db_conn *c = container_of(n, db_conn, node);
+
+        n = n->next;
+        if (c->cancel != NULL && now - c->cancel_started_ms >= DB_CANCEL_TIMEOUT_MS) {
+            log_warn("db: connection %" PRIu64 ": cancel request unanswered for %d ms; closing it",
+                     c->id, DB_CANCEL_TIMEOUT_MS);
+            db_conn_close(c, "cancel request hung");
+            c->pool->lost_pending++;
+        }
+    }
     for (int s = DB_CONN_CONNECTING; s <= DB_CONN_CHECKING; s++) {
         for (n = p->lists[s].next; n != &p->lists[s];) {
             db_conn *c = container_of(n, db_conn, node);

@@ -14,6 +14,8 @@
 #define DB_CONN_NSTATES 5
 #define DB_WAIT_RING 2048
 #define DB_MAX_ERROR_CLASSES 32
+#define DB_MAX_CANCELS 2          /* PQcancel calls in libuv's thread pool (4 threads) at once */
+#define DB_CANCEL_TIMEOUT_MS 2000 /* a connection waits this long for its cancel request */
 
 struct db_pool {
     uv_loop_t *loop;       /* borrowed */

@@ -116,6 +116,8 @@ class TcpToUnixProxy:
         self.port = self.listener.getsockname()[1]
         self.closed = False
         self.socks = []
+        self.hold_cancels = False  # swallow CancelRequests: accept, never answer
+        self.held = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -126,9 +128,28 @@ class TcpToUnixProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            first = b""
+            if self.hold_cancels:
+                try:
+                    client.settimeout(2)
+                    while len(first) < 8:
+                        chunk = client.recv(8 - len(first))
+                        if not chunk:
+                            break
+                        first += chunk
+                    client.settimeout(None)
+                except OSError:
+                    client.close()
+                    continue
+                # CancelRequest: length 16, code 80877102
+                if first == b"\x00\x00\x00\x10\x04\xd2\x16\x2e":
+                    self.held.append(client)
+                    continue
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 upstream.connect(self.unix_path)
+                if first:
+                    upstream.sendall(first)
             except OSError:
                 client.close()
                 continue
@@ -171,3 +192,5 @@ class TcpToUnixProxy:
     def close(self):
         self.closed = True
         self.listener.close()
+        for c in self.held:
+            c.close()

@@ -206,3 +206,33 @@ class Pipelined(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class HungCancel(unittest.TestCase):
+    def test_hung_cancel_requests_neither_starve_lookups_nor_leak_a_connection(self):
+        """PQcancel blocks a thread of libuv's pool (4 threads) for as long as
+        the network lets it (issue 14 §7). A proxy swallows every
+        CancelRequest: at most two cancels run at once, so the host name
+        lookups of new connections still find a thread, and a connection
+        whose cancel never came back is closed instead of reused."""
+        proxy = dbtest.TcpToUnixProxy()
+        try:
+            with dbtest.ArbiterServer(["--pool-min", "4", "--pool-max", "8"],
+                                      database=proxy.url("localhost")) as s:
+                c = dbtest.Client(s)
+                c.wait_health(SERVING)
+                proxy.hold_cancels = True
+                doomed = [c.probe_future(SLEEP, sleep_ms=3000, timeout=0.3) for _ in range(4)]
+                for f in doomed:
+                    self.assertEqual(future_code(f), grpc.StatusCode.DEADLINE_EXCEEDED)
+                time.sleep(0.3)
+                self.assertLessEqual(len(proxy.held), 2, "at most two cancels at once")
+                self.assertGreaterEqual(len(proxy.held), 1)
+                # four connections sleep: four more need lookups of "localhost"
+                fs = [c.probe_future(SLEEP, sleep_ms=50, timeout=10) for _ in range(4)]
+                self.assertEqual([future_code(f) for f in fs], [grpc.StatusCode.OK] * 4)
+                time.sleep(4)  # the sleeps end; the hung cancels' connections close
+                for _ in range(10):
+                    self.assertEqual(c.probe(SETTINGS, tenant="later").tenant, "later")
+        finally:
+            proxy.close()
