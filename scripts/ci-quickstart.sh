@@ -3,7 +3,8 @@
 # way a new user runs them (CI runs this inside a brand-new Debian 12 root,
 # see scripts/fresh-root.sh and .ci/run):
 #
-#   1. the Quick start's test command, to completion;
+#   1. the Quick start's test command, to completion, then every libFuzzer
+#      target for CI_FUZZ_SECONDS (60) on its committed corpus;
 #   2. the Quick start's run command, in the background, until Health says
 #      SERVING and the demo tenant is there;
 #   3. every command of the "First calls" block, from a second shell, each
@@ -72,6 +73,19 @@ if [ -n "$summary" ]; then
     skipped=$((skipped + s))
 fi
 check "test command exits 0 and prints its summary" test "$test_rc" = 0 -a -n "$summary"
+
+# ---- 1b. the fuzz targets, each for a bounded time on its corpus ----------
+t=$(date +%s)
+fuzz_secs=${CI_FUZZ_SECONDS:-60}
+echo "ci: \$ scripts/fuzz.sh $fuzz_secs"
+scripts/fuzz.sh "$fuzz_secs" </dev/null 2>&1 | tee var/log/ci-fuzz.out
+fuzzed=0
+while read -r line; do
+    fuzzed=$((fuzzed + 1))
+    check "$line" test "${line%, ok}" != "$line"
+done < <(grep -E '^fuzz [a-z]+: ' var/log/ci-fuzz.out)
+check "every fuzz target ran" test "$fuzzed" = 5
+echo "ci: fuzz: $(elapsed "$t") s"
 
 # ---- 2. the run command -------------------------------------------------
 t=$(date +%s)

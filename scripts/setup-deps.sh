@@ -13,7 +13,7 @@ PACKAGES="build-essential pkg-config meson ninja-build git ca-certificates
   libjson-c-dev zlib1g-dev libssl-dev libcriterion-dev
   postgresql-15 postgresql-client-15 postgresql-contrib
   python3 python3-grpcio python3-protobuf python3-h2 protobuf-compiler protobuf-compiler-grpc
-  nghttp2-client valgrind clang util-linux mount passwd"
+  nghttp2-client valgrind clang libclang-rt-14-dev util-linux mount passwd"
 
 missing=""
 for p in $PACKAGES; do

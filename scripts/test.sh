@@ -21,7 +21,9 @@ status=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || status=1
 
 setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
-meson test -C build-asan --suite unit --suite oom --print-errorlogs || status=1
+# UBSan only prints by default; a report must fail the test.
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --suite unit --suite oom --print-errorlogs || status=1
 
 # One plain summary line over both runs.
 /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'

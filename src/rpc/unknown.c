@@ -79,5 +79,7 @@ static size_t count(const ProtobufCMessageDescriptor *desc, const uint8_t *p, co
 size_t rpc_count_unknown_fields(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
                                 size_t len, size_t max)
 {
+    if (len == 0) /* data may be NULL: an empty message has no fields */
+        return 0;
     return count(desc, data, data + len, max, 0, 0);
 }
