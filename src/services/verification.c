@@ -102,7 +102,9 @@ static const char save_result_sql[] =
 
 /* A live entry is a hit and is bumped; either way the call is counted
  * (verification_cache_counters). The reply row exists on a miss too, with
- * the result's columns NULL (so the result stays absent). */
+ * the result's columns NULL (so the result stays absent). It is read from
+ * k, so k (and its check for a key) is evaluated even when the join in
+ * hit has no cache row to start from. */
 static const char get_cached_sql[] =
     "WITH k AS (SELECT CASE WHEN $1 <> '' THEN $1"
     "  WHEN $2 <> '' THEN verification_cache_key($2, $3, $4::text[])"
@@ -115,8 +117,7 @@ static const char get_cached_sql[] =
     "  ON CONFLICT (tenant_id, shard) DO UPDATE"
     "  SET hits = s.hits + EXCLUDED.hits, misses = s.misses + EXCLUDED.misses)"
     " SELECT h.result_id IS NOT NULL AS hit, h.expires_at, " RESULT_COLS("result.")
-    " FROM (SELECT 1) one LEFT JOIN hit h ON true"
-    " LEFT JOIN verification_results r ON r.id = h.result_id";
+    " FROM k LEFT JOIN hit h ON true LEFT JOIN verification_results r ON r.id = h.result_id";
 
 /* The request's latest result under the request's key; a request without
  * a result raises (FAILED_PRECONDITION), an unknown one inserts nothing. */
