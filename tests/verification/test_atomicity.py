@@ -107,7 +107,7 @@ class Atomicity(VerificationCase):
         ev = self.items()
         res = self.call("SaveResult", vf.SaveResultRequest(result=vf.VerificationResult(
             request_id=self.req.id, verdict=TRUE, confidence=0.9, processing_time_ms=99,
-            evidence=ev, method_results=[method_result()])), self.T, timeout=60)
+            evidence=ev, method_results=[method_result()])), self.T)
         self.assertEqual(len(res.evidence), 1000)
         self.assertEqual([e.content for e in res.evidence], [e.content for e in ev])
         self.assertEqual(res.evidence[999].content_hash, sha256_hex(ev[999].content))
@@ -125,7 +125,7 @@ class Concurrency(VerificationCase):
     def save(self, request_id, i):
         """SaveResult on a channel of its own, so that the calls overlap on
         separate connections (and so on separate pool connections)."""
-        ch = vcommon.SERVER.channel()
+        ch = vcommon.server().channel()
         try:
             return vf_grpc.VerificationStub(ch).SaveResult(vf.SaveResultRequest(
                 result=vf.VerificationResult(

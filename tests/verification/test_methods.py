@@ -371,7 +371,7 @@ class Arbiterctl(VerificationCase):
         super().setUp()
         if not os.environ.get("ARBITERCTL"):
             self.skipTest("no ARBITERCTL")
-        self.ctl = Ctl(vcommon.SERVER.socket)
+        self.ctl = Ctl(vcommon.server().socket)
         self.T = self.new_tenant()
 
     def test_calls(self):

@@ -9,22 +9,20 @@ computed here independently of the server.
 import hashlib
 import os
 import sys
-import unittest
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "registry"))
-import harness  # noqa: E402  (puts the stubs on sys.path)
-from regcommon import psql, sql_value  # noqa: E402,F401  (re-exported)
+import harness  # noqa: E402,F401  (puts the stubs on sys.path; re-exported)
+import regcommon  # noqa: E402
+from regcommon import psql, sql_value, start_server, stop_server  # noqa: E402,F401  (re-exported)
 
 import grpc  # noqa: E402
-from arbiter.v1 import admin_pb2, admin_pb2_grpc  # noqa: E402
 from arbiter.v1 import verification_pb2 as vf  # noqa: E402
 from arbiter.v1 import verification_pb2_grpc as vf_grpc  # noqa: E402
 
 Code = grpc.StatusCode
-SERVER = None
 
 PENDING, PROCESSING, COMPLETED, FAILED, TIMED_OUT = (
     vf.REQUEST_STATUS_PENDING, vf.REQUEST_STATUS_PROCESSING, vf.REQUEST_STATUS_COMPLETED,
@@ -35,21 +33,9 @@ TABLES = ("verification_requests", "verification_results", "verification_evidenc
           "verification_method_results", "verification_cache", "verification_cache_counters")
 
 
-def start_server(**kwargs):
-    """Starts the module's server (skips the whole file without a database)."""
-    global SERVER
-    harness.skip_without_database()
-    SERVER = harness.ArbiterServer(test_service=False, **kwargs).start()
-    return SERVER
-
-
-def stop_server():
-    global SERVER
-    if SERVER is not None:
-        code = SERVER.stop()
-        SERVER = None
-        if code != 0:
-            raise RuntimeError("arbiterd exited with %r" % code)
+def server():
+    """The module's server (regcommon's start_server() starts it)."""
+    return regcommon.SERVER
 
 
 def cache_key(content, source="", types=()):
@@ -92,34 +78,13 @@ def method_result(method="fact-check", **fields):
     return vf.MethodResult(**m)
 
 
-class VerificationCase(unittest.TestCase):
-    """Stubs, tenant creation, calls and status assertions."""
+class VerificationCase(regcommon.RegistryCase):
+    """RegistryCase's tenant creation, calls (as a tenant, or None: none)
+    and status assertions, on the Verification stub."""
 
     def setUp(self):
-        self.channel = SERVER.channel()
-        self.stub = vf_grpc.VerificationStub(self.channel)
-        self.admin = admin_pb2_grpc.AdminStub(self.channel)
-
-    def new_tenant(self, prefix="v"):
-        tid = "%s-%s" % (prefix, uuid.uuid4().hex[:12])
-        self.admin.CreateTenant(admin_pb2.CreateTenantRequest(id=tid, name="tenant " + tid))
-        return tid
-
-    def call(self, method, request, tenant, timeout=30):
-        """Calls |method| (a stub attribute name) as |tenant| (None: no tenant)."""
-        md = harness.tenant_md(tenant) if tenant is not None else []
-        return getattr(self.stub, method)(request, metadata=md, timeout=timeout)
-
-    def assertCode(self, code, method, request, tenant, field=None):
-        """Asserts that the call fails with |code|; with |field|, that the
-        message names it. Returns the message."""
-        with self.assertRaises(grpc.RpcError) as cm:
-            self.call(method, request, tenant)
-        err = cm.exception
-        self.assertEqual(err.code(), code, "%s: %s" % (method, err.details()))
-        if field is not None:
-            self.assertIn(field, err.details() or "")
-        return err.details()
+        super().setUp()
+        self.reg = vf_grpc.VerificationStub(self.channel)  # what call() calls
 
     def save_request(self, tenant, content=None, **fields):
         req = vf.VerificationRequest(content=content or "claim " + uuid.uuid4().hex, **fields)
