@@ -253,3 +253,15 @@ row "GetResult arbiterd (-c $n -m 1)" getlat.R
 row "GetResult pgbench (avg latency)" pgget.R pg
 printf 'SaveResult: arbiterd / pgbench = %s %%; GetResult: %s %% (target >= 70 %%)\n' \
     "$(ratio save.R pgsave.R)" "$(ratio get.R pgget.R)"
+# The same ratio within each round (its runs are seconds apart, so drifting
+# background load hits both sides alike): the spread shows the noise.
+rounds_of() { # arbiterd-file pgbench-file
+    local r out=""
+    for r in $(seq "$BENCH_ROUNDS"); do
+        out+=$(awk -v a="$(rate "$work/$1.$r")" -v b="$(tps "$work/$2.$r")" \
+            'BEGIN {printf " %.1f", 100 * a / b}')
+    done
+    echo "$out"
+}
+printf 'per round (%%): SaveResult%s; GetResult%s\n' "$(rounds_of save pgsave)" \
+    "$(rounds_of get pgget)"

@@ -131,11 +131,18 @@ static const char save_result_sql[] =
     "  error_message, ord))"
     " SELECT count(*) FROM r";
 
+/* The reply of GetCachedResult: a row on a miss too (from k), with the
+ * result's columns NULL, so that the result stays absent. */
+#define CACHED_FROM                                                                                \
+    " FROM k LEFT JOIN hit h ON true LEFT JOIN verification_results r ON r.id = h.result_id"
+#define CACHED_REPLY                                                                               \
+    " SELECT h.result_id IS NOT NULL AS hit, h.expires_at, " RESULT_COLS("result.")                \
+        CACHED_FROM RESULT_CHILDREN
+
 /* A live entry is a hit and is bumped; either way the call is counted
- * (verification_cache_counters). The reply row exists on a miss too, with
- * the result's columns NULL (so the result stays absent). It is read from
- * k, so k (and its check for a key) is evaluated even when the join in
- * hit has no cache row to start from. */
+ * (verification_cache_counters). The reply reads k, so k (and its check
+ * for a key) is evaluated even when the join in hit has no cache row to
+ * start from. */
 static const char get_cached_sql[] =
     "WITH k AS (SELECT CASE WHEN $1 <> '' THEN $1"
     "  WHEN $2 <> '' THEN verification_cache_key($2, $3, $4::text[])"
@@ -146,10 +153,7 @@ static const char get_cached_sql[] =
     " n AS (INSERT INTO verification_cache_counters AS s (shard, hits, misses)"
     "  SELECT pg_backend_pid() % 16, count(*), 1 - count(*) FROM hit"
     "  ON CONFLICT (tenant_id, shard) DO UPDATE"
-    "  SET hits = s.hits + EXCLUDED.hits, misses = s.misses + EXCLUDED.misses)"
-    " SELECT h.result_id IS NOT NULL AS hit, h.expires_at, " RESULT_COLS(
-        "result.") " FROM k LEFT JOIN hit h ON true LEFT JOIN verification_results r ON r.id = "
-                   "h.result_id" RESULT_CHILDREN;
+    "  SET hits = s.hits + EXCLUDED.hits, misses = s.misses + EXCLUDED.misses)" CACHED_REPLY;
 
 /* The request's latest result under the request's key; a request without
  * a result raises (FAILED_PRECONDITION), an unknown one inserts nothing. */
