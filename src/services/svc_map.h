@@ -4,7 +4,8 @@
  * column through a repeated message fills one element per array element
  * (array_agg(e.source ORDER BY e.ord) AS "evidence.source": the children
  * of a row without JSON; NULL elements leave that field unset, and every
- * such column of one repeated field must have the same length), and a
+ * non-empty such column of one repeated field must have the same length;
+ * an empty or NULL array adds nothing), and a
  * column whose name starts with '_' is not mapped (keyset positions and
  * other helpers). The mapping is resolved once per statement, at its first
  * result, and checked against the column types then:
