@@ -7,12 +7,14 @@
 #include "ctl.h"
 #include "health.pb-c.h"
 #include "testing.pb-c.h"
+#include "verification.pb-c.h"
 
 const ProtobufCServiceDescriptor *const ctl_services[] = {
     &grpc__health__v1__health__descriptor,
     &arbiter__v1__agent_registry__descriptor,
     &arbiter__v1__admin__descriptor,
     &arbiter__v1__testing__descriptor,
+    &arbiter__v1__verification__descriptor,
     NULL,
 };
 

@@ -18,7 +18,9 @@ rpc_status db_error_to_status(const char *s)
         return RPC_ALREADY_EXISTS;
     if (strcmp(s, "23P01") == 0) /* exclusion_violation: a uniqueness of ranges */
         return RPC_ALREADY_EXISTS;
-    if (strcmp(s, "23503") == 0 || strcmp(s, "23001") == 0) /* foreign key, restrict */
+    /* 55000 object_not_in_prerequisite_state: a row not in the state the
+     * call needs (a state machine's forbidden move, raised by SQL). */
+    if (strcmp(s, "23503") == 0 || strcmp(s, "23001") == 0 || strcmp(s, "55000") == 0)
         return RPC_FAILED_PRECONDITION;
     if (strcmp(s, "23502") == 0 || strcmp(s, "23514") == 0 || is_class(s, "22"))
         return RPC_INVALID_ARGUMENT;

@@ -26,6 +26,7 @@ struct map_col {
     char *name;     /* owned */
     bool skip;      /* '_' prefix: not mapped */
     bool json;      /* the leaf is filled from a json/jsonb column */
+    bool gather;    /* x.y through repeated x: an array, one element per x */
     svc_path path;  /* in the map's descriptor */
 };
 
@@ -103,7 +104,11 @@ static int check_type(struct map_col *c, unsigned t, char *err, size_t errlen)
     enum svc_kind k = svc_field_kind(f);
     bool ok;
 
-    if (k == SVC_K_MESSAGE || svc_field_is_map(f)) {
+    if (c->path.repeated_at >= 0) {
+        c->gather = true;
+        ok = k != SVC_K_MESSAGE && !svc_field_repeated(f) &&
+             array_fits(k == SVC_K_WRAPPER ? svc_value_kind(f) : k, t);
+    } else if (k == SVC_K_MESSAGE || svc_field_is_map(f)) {
         c->json = true;
         ok = t == OID_JSON || t == OID_JSONB;
     } else if (svc_field_repeated(f)) {
@@ -112,8 +117,9 @@ static int check_type(struct map_col *c, unsigned t, char *err, size_t errlen)
         ok = scalar_fits(k == SVC_K_WRAPPER ? svc_value_kind(f) : k, t);
     }
     if (!ok)
-        snprintf(err, errlen, "column \"%s\" (type oid %u) does not fit field %s", c->name, t,
-                 c->path.text);
+        snprintf(err, errlen, "column \"%s\" (type oid %u) does not fit field %s%s", c->name, t,
+                 c->path.text,
+                 c->gather ? " (through a repeated message: an array of scalars)" : "");
     return ok ? 0 : -EINVAL;
 }
 
@@ -139,7 +145,7 @@ svc_map *svc_map_new(const ProtobufCMessageDescriptor *d, const db_result *r, ch
         c->skip = c->name[0] == '_';
         if (c->skip)
             continue;
-        if (svc_path_resolve(d, c->name, false, &c->path, err, errlen) < 0 ||
+        if (svc_path_resolve(d, c->name, true, &c->path, err, errlen) < 0 ||
             check_type(c, db_result_type(r, i), err, errlen) < 0)
             goto fail;
         c->path.text = c->name;
@@ -173,13 +179,12 @@ int svc_map_column(const svc_map *m, const char *name)
     return -1;
 }
 
-/* The message that holds the leaf of |p| inside |out|, creating the
- * nested messages on the way. */
-static ProtobufCMessage *leaf_parent(const svc_path *p, ProtobufCMessage *out, arena *a)
+/* The message reached from |m| through the singular steps [from, to) of
+ * |p|, creating the nested messages on the way. */
+static ProtobufCMessage *walk(const svc_path *p, unsigned from, unsigned to, ProtobufCMessage *m,
+                              arena *a)
 {
-    ProtobufCMessage *m = out;
-
-    for (unsigned i = 0; i + 1 < p->n; i++) {
+    for (unsigned i = from; i < to; i++) {
         const ProtobufCFieldDescriptor *f = p->steps[i];
         ProtobufCMessage **slot = svc_field_ptr(m, f);
 
@@ -195,6 +200,71 @@ static ProtobufCMessage *leaf_parent(const svc_path *p, ProtobufCMessage *out, a
         m = *slot;
     }
     return m;
+}
+
+/* The message that holds the leaf of |p| inside |out|. */
+static ProtobufCMessage *leaf_parent(const svc_path *p, ProtobufCMessage *out, arena *a)
+{
+    return walk(p, 0, p->n - 1, out, a);
+}
+
+/* |n| elements of repeated message field |f| of |m|: made by the first
+ * column that reaches them; every later one must bring as many. */
+static int gathered_elems(const ProtobufCFieldDescriptor *f, ProtobufCMessage *m, size_t n,
+                          arena *a)
+{
+    const ProtobufCMessageDescriptor *d = f->descriptor;
+    size_t *count = svc_field_count(m, f);
+    ProtobufCMessage **items;
+
+    if (*count != 0 || n == 0)
+        return *count == n ? 0 : -EINVAL;
+    items = arena_alloc(a, n * sizeof(*items));
+    if (items == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        items[i] = arena_alloc(a, d->sizeof_message);
+        if (items[i] == NULL)
+            return -ENOMEM;
+        d->message_init(items[i]);
+    }
+    *(ProtobufCMessage ***)svc_field_ptr(m, f) = items;
+    *count = n;
+    return 0;
+}
+
+/* "x.y" through repeated message field x from an array column: element i
+ * fills y of the i-th x (a NULL element leaves it unset). Children of one
+ * row come back as one array per field (array_agg ... ORDER BY), which
+ * reads far faster than the same rows as JSON. */
+static int fill_gathered(const struct map_col *c, const char *text, ProtobufCMessage *out, arena *a)
+{
+    const svc_path *p = &c->path;
+    unsigned r = (unsigned)p->repeated_at;
+    const ProtobufCFieldDescriptor *rf = p->steps[r], *leaf = svc_path_leaf(p);
+    ProtobufCMessage *m = walk(p, 0, r, out, a), **elems;
+    char **items;
+    size_t n;
+    int rv;
+
+    if (m == NULL)
+        return -ENOMEM;
+    rv = db_parse_text_array(text, a, &items, &n);
+    if (rv == 0)
+        rv = gathered_elems(rf, m, n, a);
+    elems = *(ProtobufCMessage ***)svc_field_ptr(m, rf);
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        ProtobufCMessage *e = walk(p, r + 1, p->n - 1, elems[i], a);
+
+        if (e == NULL)
+            return -ENOMEM;
+        if (items[i] == NULL)
+            continue;
+        rv = svc_value_parse(leaf, items[i], strlen(items[i]), svc_field_ptr(e, leaf), false, a);
+        if (rv == 0)
+            svc_field_mark(e, leaf);
+    }
+    return rv;
 }
 
 /* A repeated scalar from an array literal. */
@@ -227,9 +297,12 @@ static int fill(const struct map_col *c, const char *text, size_t len, ProtobufC
                 arena *a, char *err, size_t errlen)
 {
     const ProtobufCFieldDescriptor *f = svc_path_leaf(&c->path);
-    ProtobufCMessage *m = leaf_parent(&c->path, out, a);
+    ProtobufCMessage *m;
     int rv;
 
+    if (c->gather)
+        return fill_gathered(c, text, out, a);
+    m = leaf_parent(&c->path, out, a);
     if (m == NULL)
         return -ENOMEM;
     if (c->json)

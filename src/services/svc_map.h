@@ -1,6 +1,11 @@
 /* Rows become messages by column name (sqlc's and PostgREST's idea, over
  * protobuf-c descriptors): a column named after a field fills it, a dotted
- * alias reaches into nested messages (AS "load.active_tasks"), and a
+ * alias reaches into nested messages (AS "load.active_tasks"), an array
+ * column through a repeated message fills one element per array element
+ * (array_agg(e.source ORDER BY e.ord) AS "evidence.source": the children
+ * of a row without JSON; NULL elements leave that field unset, and every
+ * non-empty such column of one repeated field must have the same length;
+ * an empty or NULL array adds nothing), and a
  * column whose name starts with '_' is not mapped (keyset positions and
  * other helpers). The mapping is resolved once per statement, at its first
  * result, and checked against the column types then:

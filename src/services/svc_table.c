@@ -302,6 +302,12 @@ bool svc_entry_failed(rpc_call *call, const svc_entry *e, db_txn *t)
 
     if (s == RPC_OK)
         return false;
+    for (const svc_violation *v = e->m->violations; v != NULL && v->constraint != NULL; v++) {
+        if (strcmp(v->constraint, constraint) == 0) {
+            rpc_call_finish(call, s, v->message);
+            return true;
+        }
+    }
     for (const svc_error *x = e->m->errors; x != NULL && x->status != RPC_OK; x++) {
         if (x->status == s) {
             rpc_call_finish(call, s, x->message);

@@ -28,10 +28,10 @@
  *   SVC_EMPTY  the reply message as it is (for writes that answer nothing)
  *
  * Errors: the database's status (DESIGN.md's table) with a client-safe
- * message; .errors overrides the message per status; a violated CHECK or
- * NOT NULL constraint named after a request field ("query.priority")
- * answers INVALID_ARGUMENT naming that field; a missing tenant (the
- * tenant_id foreign key) says how to create it.
+ * message; .violations overrides the message per violated constraint, then
+ * .errors per status; a violated CHECK or NOT NULL constraint named after a
+ * request field ("query.priority") answers INVALID_ARGUMENT naming that field; a missing tenant
+ * (the tenant_id foreign key) says how to create it.
  *
  * Hand-written handlers (.handler) are registered the same way: the
  * engine checks the flags and rules, then calls the handler with the
@@ -83,6 +83,16 @@ typedef struct svc_error {
 
 #define SVC_ERRORS(...) ((const svc_error[]){__VA_ARGS__, {RPC_OK, NULL}})
 
+/* A message for one violated constraint, whatever its status: a CHECK or
+ * key by its name, or the name a SQL function raised with (RAISE ... USING
+ * CONSTRAINT = ...), when one status has several causes. */
+typedef struct svc_violation {
+    const char *constraint;
+    const char *message;
+} svc_violation;
+
+#define SVC_VIOLATIONS(...) ((const svc_violation[]){__VA_ARGS__, {NULL, NULL}})
+
 typedef struct svc_method {
     const char *name;
     unsigned flags;
@@ -94,6 +104,7 @@ typedef struct svc_method {
     int32_t page_default, page_max; /* 0: 50 and 1000 */
     const char *not_found;
     const svc_error *errors;
+    const svc_violation *violations; /* before .errors */
     rpc_handler_fn handler;
 } svc_method;
 

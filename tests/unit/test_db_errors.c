@@ -17,6 +17,7 @@ static const struct {
 } map_cases[] = {
     {"23505", RPC_ALREADY_EXISTS},      /* unique_violation */
     {"23503", RPC_FAILED_PRECONDITION}, /* foreign_key_violation */
+    {"55000", RPC_FAILED_PRECONDITION}, /* object_not_in_prerequisite_state */
     {"23502", RPC_INVALID_ARGUMENT},    /* not_null_violation */
     {"23514", RPC_INVALID_ARGUMENT},    /* check_violation */
     {"22000", RPC_INVALID_ARGUMENT},    /* data_exception */
@@ -45,6 +46,7 @@ static const struct {
     {"42601", RPC_INTERNAL}, /* syntax_error */
     {"42P01", RPC_INTERNAL}, /* undefined_table */
     {"42502", RPC_INTERNAL}, /* near 42501 but not it */
+    {"55006", RPC_INTERNAL}, /* object_in_use: of class 55 only 55000 is mapped */
     {"57000", RPC_INTERNAL}, /* operator_intervention (generic) */
     {"57P04", RPC_INTERNAL}, /* database_dropped */
     {"40002", RPC_INTERNAL}, /* transaction_integrity_constraint_violation */

@@ -1,6 +1,7 @@
 /* services/svc_map: rows become messages by column name. Every supported
  * type from PostgreSQL's text form, NULLs, arrays (with NULL elements),
- * dotted aliases, JSON columns, and the failures that must never be a
+ * dotted aliases, arrays through a repeated message, JSON columns, and the
+ * failures that must never be a
  * silent zero: unknown columns, types that do not fit, malformed text. The
  * results are real PGresults built in memory (db_result_new). */
 #include <errno.h>
@@ -225,6 +226,49 @@ Test(svc_map, json_columns_fill_messages_repeated_messages_and_maps)
         if (strcmp(m->counts[i]->key, "y") == 0)
             cr_expect(eq(i64, m->counts[i]->value, 9007199254740993LL), "int64 exact");
     }
+}
+
+Test(svc_map, arrays_through_a_repeated_message_fill_one_element_each)
+{
+    Arbiter__V1__TypesRow *m = NULL;
+
+    cr_assert(eq(int,
+                 map1(4, COLS("inners.label", "inners.level", "inners.deeper.weight", "s"),
+                      TYPES(TEXT_A, 1007, FLOAT8_A, TEXT),
+                      VALS("{a,\"b c\",NULL}", "{1,NULL,3}", "{0.5,NULL,NaN}", "x"), &m),
+                 0),
+              "%s", err);
+    cr_assert(eq(sz, m->n_inners, 3));
+    cr_expect(eq(str, m->inners[0]->label, "a"));
+    cr_expect(eq(str, m->inners[1]->label, "b c"));
+    cr_expect(eq(str, m->inners[2]->label, ""), "a NULL element leaves the field unset");
+    cr_expect(eq(i32, m->inners[1]->level, 0));
+    cr_expect(eq(i32, m->inners[2]->level, 3));
+    cr_assert(m->inners[0]->deeper != NULL && m->inners[1]->deeper != NULL);
+    cr_expect(eq(dbl, m->inners[0]->deeper->weight, 0.5));
+    cr_expect(isnan(m->inners[2]->deeper->weight));
+    cr_expect(eq(str, m->s, "x"));
+    /* NULL: no elements; '{}': none either */
+    cr_assert(eq(int, map1(1, COLS("inners.label"), TYPES(TEXT_A), VALS(NULL), &m), 0));
+    cr_expect(eq(sz, m->n_inners, 0));
+    cr_assert(eq(int, map1(1, COLS("inners.label"), TYPES(TEXT_A), VALS("{}"), &m), 0));
+    cr_expect(eq(sz, m->n_inners, 0));
+}
+
+Test(svc_map, arrays_through_a_repeated_message_must_agree_and_fit)
+{
+    Arbiter__V1__TypesRow *m = NULL;
+
+    cr_expect(eq(int,
+                 map1(2, COLS("inners.label", "inners.level"), TYPES(TEXT_A, 1007),
+                      VALS("{a,b}", "{1,2,3}"), &m),
+                 -EINVAL),
+              "arrays of different lengths");
+    cr_expect(eq(int, map1(1, COLS("inners.level"), TYPES(1007), VALS("{1,x}"), &m), -EINVAL));
+    cr_expect(eq(int, map1(1, COLS("inners.label"), TYPES(TEXT), VALS("a"), &m), -EPROTO),
+              "a scalar column cannot fill many elements");
+    cr_expect(eq(int, map1(1, COLS("inners.deeper"), TYPES(JSONB), VALS("{}"), &m), -EPROTO),
+              "no messages through a repeated step");
 }
 
 Test(svc_map, json_with_unknown_keys_or_wrong_types_is_refused)
