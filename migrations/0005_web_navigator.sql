@@ -229,11 +229,17 @@ CREATE TABLE web_crawl_nodes (
         REFERENCES web_content (tenant_id, id) ON DELETE SET NULL (content_id)
 );
 
--- ClaimNodes: the open nodes of one traversal in claim order. With FOR
+-- ClaimNodes: the pending nodes of one traversal in claim order. With FOR
 -- UPDATE SKIP LOCKED and a LIMIT, the scan stops after the first claimable
--- rows instead of sorting the whole frontier.
+-- rows instead of sorting the whole frontier. Claimed nodes leave this
+-- index, so a claim never walks past the leases already handed out (with
+-- them in it, every claim scanned all earlier claims: 230 claims/s on a
+-- 40,000-node frontier instead of thousands).
 CREATE INDEX web_crawl_nodes_claim_idx ON web_crawl_nodes (tenant_id, traversal_id, rank, seq)
-    WHERE status IN ('PENDING', 'CLAIMED');
+    WHERE status = 'PENDING';
+-- ClaimNodes: the claimed nodes whose lease has expired, by lease end.
+CREATE INDEX web_crawl_nodes_lease_idx ON web_crawl_nodes (tenant_id, traversal_id, claimed_until)
+    WHERE status = 'CLAIMED';
 -- The SET NULL of a content delete.
 CREATE INDEX web_crawl_nodes_content_idx ON web_crawl_nodes (tenant_id, content_id)
     WHERE content_id IS NOT NULL;

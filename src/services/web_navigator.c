@@ -14,8 +14,9 @@
 #include "web_navigator.pb-c.h"
 
 #define URL_RULE(f) SVC_LEN(f, 1, 2048)
-#define MS(x) "(" x ") * interval '1 millisecond'"
-#define TTL_MS(p) "COALESCE(NULLIF(" p "::int8, 0), 86400000)"
+/* SQL is built from object-like macros only: clang-format cannot lay out
+ * function-like macro calls inside string concatenations. */
+#define PER_MS " * interval '1 millisecond'"
 #define DAY_MS 86400000.0
 #define TEN_YEARS_MS 315576000000.0
 
@@ -28,6 +29,8 @@
     "c.links AS \"" p "links\", c.images AS \"" p "images\", "                                     \
     "c.metadata::text AS \"" p "metadata_json\", c.status_code AS \"" p "status_code\", "          \
     "c.content_type AS \"" p "content_type\", c.extracted_at AS \"" p "extracted_at\""
+#define STORED_CONTENT_COLS CONTENT_COLS("", "c.url")
+#define CACHED_CONTENT_COLS CONTENT_COLS("content.", "e.url")
 
 /* Content is stored once per hash: a second store of the same text takes
  * the newest description (URL, title, links, ...) and keeps the id. The
@@ -44,10 +47,10 @@ static const char store_content_sql[] =
     " content_type = EXCLUDED.content_type, extracted_at = EXCLUDED.extracted_at"
     " RETURNING *),"
     " e AS (INSERT INTO web_cache (url, content_id, expires_at)"
-    " SELECT c.url, c.id, now() + " MS(TTL_MS("$10")) " FROM c"
+    " SELECT c.url, c.id, now() + COALESCE(NULLIF($10::int8, 0), 86400000)" PER_MS " FROM c"
     " ON CONFLICT (tenant_id, url) DO UPDATE SET content_id = EXCLUDED.content_id,"
     " expires_at = EXCLUDED.expires_at, cached_at = now(), hit_count = 0)"
-    " SELECT " CONTENT_COLS("", "c.url") " FROM c";
+    " SELECT " STORED_CONTENT_COLS " FROM c";
 
 /* A hit bumps the entry's hit_count; hit or miss bumps the counters of
  * this connection's shard. The outer LEFT JOIN makes a miss one row with
@@ -59,13 +62,13 @@ static const char get_content_sql[] =
     " SELECT pg_backend_pid() % 16, count(*), 1 - count(*) FROM e"
     " ON CONFLICT (tenant_id, shard) DO UPDATE"
     " SET hits = k.hits + EXCLUDED.hits, misses = k.misses + EXCLUDED.misses)"
-    " SELECT e.url IS NOT NULL AS hit, " CONTENT_COLS("content.", "e.url") ", e.expires_at"
+    " SELECT e.url IS NOT NULL AS hit, " CACHED_CONTENT_COLS ", e.expires_at"
     " FROM (SELECT 1) one LEFT JOIN (e JOIN web_content c"
     " ON c.tenant_id = e.tenant_id AND c.id = e.content_id) ON true";
 
 static const char cache_content_sql[] =
     "INSERT INTO web_cache (url, content_id, expires_at)"
-    " VALUES ($1, $2::uuid, now() + " MS(TTL_MS("$3")) ")"
+    " VALUES ($1, $2::uuid, now() + COALESCE(NULLIF($3::int8, 0), 86400000)" PER_MS ")"
     " ON CONFLICT (tenant_id, url) DO UPDATE SET content_id = EXCLUDED.content_id,"
     " expires_at = EXCLUDED.expires_at, cached_at = now(), hit_count = 0"
     " RETURNING url, content_id, expires_at";
@@ -76,14 +79,15 @@ static const char cache_content_sql[] =
 static const char cleanup_sql[] =
     "WITH gone AS (DELETE FROM web_cache WHERE expires_at <= now()"
     " RETURNING tenant_id, content_id),"
-    " orphan AS (DELETE FROM web_content c USING (SELECT DISTINCT tenant_id, content_id FROM gone) g"
+    " orphan AS (DELETE FROM web_content c"
+    " USING (SELECT DISTINCT tenant_id, content_id FROM gone) g"
     " WHERE c.tenant_id = g.tenant_id AND c.id = g.content_id AND NOT EXISTS ("
     "  SELECT 1 FROM web_cache w WHERE w.tenant_id = c.tenant_id AND w.content_id = c.id"
     "  AND w.expires_at > now()) RETURNING 1)"
-    " SELECT (SELECT count(*) FROM gone) AS removed, (SELECT count(*) FROM orphan) AS removed_content";
+    " SELECT (SELECT count(*) FROM gone) AS removed,"
+    " (SELECT count(*) FROM orphan) AS removed_content";
 
 /* Age buckets are disjoint: [0, 1h), [1h, 6h), [6h, 12h), [12h, 24h), 24h+. */
-#define AGE(lo, hi) "count(*) FILTER (WHERE age >= interval '" lo "' AND age < interval '" hi "')"
 static const char cache_stats_sql[] =
     "SELECT (SELECT count(*) FROM web_cache WHERE expires_at > now()) AS total_pages,"
     " (SELECT COALESCE(sum(size_bytes), 0)::int8 FROM web_content) AS cache_size_bytes,"
@@ -91,8 +95,12 @@ static const char cache_stats_sql[] =
     " CASE WHEN k.hits + k.misses > 0 THEN k.hits::float8 / (k.hits + k.misses) ELSE 0 END"
     " AS hit_rate,"
     " count(*) FILTER (WHERE age < interval '1 hour') AS under_1h,"
-    " " AGE("1 hour", "6 hours") " AS under_6h, " AGE("6 hours", "12 hours") " AS under_12h,"
-    " " AGE("12 hours", "24 hours") " AS under_24h,"
+    " count(*) FILTER (WHERE age >= interval '1 hour' AND age < interval '6 hours')"
+    " AS under_6h,"
+    " count(*) FILTER (WHERE age >= interval '6 hours' AND age < interval '12 hours')"
+    " AS under_12h,"
+    " count(*) FILTER (WHERE age >= interval '12 hours' AND age < interval '24 hours')"
+    " AS under_24h,"
     " count(*) FILTER (WHERE age >= interval '24 hours') AS older"
     " FROM (SELECT COALESCE(sum(hits), 0)::int8 AS hits, COALESCE(sum(misses), 0)::int8 AS misses"
     " FROM web_cache_counters) k"
@@ -122,16 +130,17 @@ static const char extraction_stats_sql[] =
 #define RL_COLS(p)                                                                                 \
     "r.domain AS \"" p "domain\", r.requests_in_window AS \"" p "requests_in_window\", "           \
     "r.window_started_at AS \"" p "window_started_at\", "                                          \
-    "r.window_started_at + " MS("r.window_ms") " AS \"" p "window_reset_at\", "                    \
+    "r.window_started_at + r.window_ms" PER_MS " AS \"" p "window_reset_at\", "                    \
     "r.backoff_until AS \"" p "backoff_until\", r.last_request_at AS \"" p "last_request_at\", "   \
     "r.max_requests AS \"" p "max_requests\", r.window_ms AS \"" p "window_ms\", "                 \
     "r.backoff_reason AS \"" p "backoff_reason\""
+#define RATE_LIMIT_COLS RL_COLS("rate_limit.")
 
 /* The decision, from the locked row r and the attempt (EXCLUDED). Time
  * never runs backwards for a row: the attempt's clock is at least the
  * previous attempt's, whatever order the lock was granted in. */
 #define RL_AT "GREATEST(EXCLUDED.last_attempt_at, r.last_attempt_at)"
-#define RL_EXPIRED "(" RL_AT " >= r.window_started_at + " MS("EXCLUDED.window_ms") ")"
+#define RL_EXPIRED "(" RL_AT " >= r.window_started_at + EXCLUDED.window_ms" PER_MS ")"
 #define RL_USED "(CASE WHEN " RL_EXPIRED " THEN 0 ELSE r.requests_in_window END)"
 #define RL_BACKOFF "(r.backoff_until IS NOT NULL AND " RL_AT " < r.backoff_until)"
 #define RL_ALLOW "(NOT " RL_BACKOFF " AND " RL_USED " < EXCLUDED.max_requests)"
@@ -154,10 +163,10 @@ static const char acquire_sql[] =
     " backoff_reason = CASE WHEN " RL_BACKOFF " THEN r.backoff_reason ELSE '' END,"
     " last_request_at = CASE WHEN " RL_ALLOW " THEN " RL_AT " ELSE r.last_request_at END,"
     " last_attempt_at = " RL_AT ", last_allowed = " RL_ALLOW
-    " RETURNING r.last_allowed AS allowed, " RL_COLS("rate_limit.") ","
+    " RETURNING r.last_allowed AS allowed, " RATE_LIMIT_COLS ","
     " CASE WHEN r.last_allowed THEN 0 ELSE GREATEST(0, ceil(1000 * extract(epoch FROM"
     " GREATEST(r.backoff_until, CASE WHEN r.requests_in_window >= r.max_requests"
-    " THEN r.window_started_at + " MS("r.window_ms") " END) - r.last_attempt_at)))::int8 END"
+    " THEN r.window_started_at + r.window_ms" PER_MS " END) - r.last_attempt_at)))::int8 END"
     " AS retry_after_ms";
 
 /* ---- traversals -------------------------------------------------------------- */
@@ -168,24 +177,29 @@ static const char acquire_sql[] =
     "t.max_pages AS \"" p "max_pages\", t.strategy AS \"" p "strategy\", "                         \
     "t.status AS \"" p "status\", t.error_message AS \"" p "error_message\", "                     \
     "t.created_at AS \"" p "created_at\", t.completed_at AS \"" p "completed_at\""
+#define TRAVERSAL_TOP_COLS TRAVERSAL_COLS("")
+#define TRAVERSAL_NESTED_COLS TRAVERSAL_COLS("traversal.")
 
-/* Every NodeStatus, zeros included, of the traversal t. */
-#define NODE_COUNT(s) "'" s "', count(*) FILTER (WHERE n.status = '" s "')"
-#define NODES_BY_STATUS(p)                                                                         \
-    "(SELECT jsonb_build_object(" NODE_COUNT("PENDING") ", " NODE_COUNT("CLAIMED") ", "            \
-    NODE_COUNT("DONE") ", " NODE_COUNT("FAILED") ", " NODE_COUNT("SKIPPED") ")"                    \
-    " FROM web_crawl_nodes n WHERE n.tenant_id = t.tenant_id AND n.traversal_id = t.id)"           \
-    " AS \"" p "nodes_by_status\""
+/* Every NodeStatus, zeros included, of the traversal t (a jsonb object). */
+#define NODES_BY_STATUS                                                                            \
+    "(SELECT jsonb_build_object("                                                                  \
+    "'PENDING', count(*) FILTER (WHERE n.status = 'PENDING'),"                                     \
+    " 'CLAIMED', count(*) FILTER (WHERE n.status = 'CLAIMED'),"                                    \
+    " 'DONE', count(*) FILTER (WHERE n.status = 'DONE'),"                                          \
+    " 'FAILED', count(*) FILTER (WHERE n.status = 'FAILED'),"                                      \
+    " 'SKIPPED', count(*) FILTER (WHERE n.status = 'SKIPPED'))"                                    \
+    " FROM web_crawl_nodes n WHERE n.tenant_id = t.tenant_id AND n.traversal_id = t.id)"
 
 /* The traversal and its root node (depth 0) in one statement; the root is
  * its only node, so the counts are known. */
 static const char create_traversal_sql[] =
     "WITH t AS (INSERT INTO web_traversals (session_id, start_url, max_depth, max_pages, strategy,"
-    " node_count) VALUES ($1, $2, COALESCE(NULLIF($3::int4, 0), 3), COALESCE(NULLIF($4::int4, 0), 50),"
+    " node_count) VALUES ($1, $2, COALESCE(NULLIF($3::int4, 0), 3),"
+    " COALESCE(NULLIF($4::int4, 0), 50),"
     " COALESCE($5, 'BREADTH_FIRST'), 1) RETURNING *),"
     " root AS (INSERT INTO web_crawl_nodes (traversal_id, url, depth, rank)"
     " SELECT t.id, t.start_url, 0, web_node_rank(t.strategy, 0, 0) FROM t)"
-    " SELECT " TRAVERSAL_COLS("") ", jsonb_build_object('PENDING', 1, 'CLAIMED', 0, 'DONE', 0,"
+    " SELECT " TRAVERSAL_TOP_COLS ", jsonb_build_object('PENDING', 1, 'CLAIMED', 0, 'DONE', 0,"
     " 'FAILED', 0, 'SKIPPED', 0) AS nodes_by_status FROM t";
 
 /* After the lock (statement 0), this statement's snapshot holds every
@@ -205,8 +219,9 @@ static const char add_nodes_sql[] =
     " WHERE n.tenant_id = t.tenant_id AND n.traversal_id = t.id AND n.url = f.url)),"
     " fits AS (SELECT f.*, row_number() OVER (ORDER BY f.ord) AS rn FROM fresh f, t"
     " WHERE f.depth <= t.max_depth),"
-    " ins AS (INSERT INTO web_crawl_nodes (traversal_id, url, depth, parent_id, link_text, priority,"
-    " rank) SELECT t.id, f.url, f.depth, NULLIF(f.parent_id, '')::uuid, f.link_text, f.priority,"
+    " ins AS (INSERT INTO web_crawl_nodes"
+    " (traversal_id, url, depth, parent_id, link_text, priority, rank)"
+    " SELECT t.id, f.url, f.depth, NULLIF(f.parent_id, '')::uuid, f.link_text, f.priority,"
     " web_node_rank(t.strategy, f.depth, f.priority) FROM fits f, t WHERE f.rn <= t.room"
     " ORDER BY f.ord ON CONFLICT DO NOTHING RETURNING 1),"
     " added AS (SELECT count(*)::int4 AS n FROM ins),"
@@ -215,22 +230,28 @@ static const char add_nodes_sql[] =
     " SELECT added.n AS added, ((SELECT count(*) FROM req) - (SELECT count(*) FROM fresh))::int4"
     " AS duplicates, ((SELECT count(*) FROM fresh) - added.n)::int4 AS refused FROM t, added";
 
-/* The claimable nodes (PENDING, or CLAIMED with an expired lease) of a
- * RUNNING traversal in claim order, locked with SKIP LOCKED so that
- * concurrent claimers pass each other by; MATERIALIZED so that the LIMIT
- * and the locks are taken once, before the UPDATE. A row another claimer
- * committed meanwhile is re-checked against the WHERE clause on its newest
- * version and dropped. The reply is one JSON array, so that an unknown
- * traversal is one missing row (NOT_FOUND) rather than an empty list. */
+/* The claimable nodes of a RUNNING traversal in claim order: the first
+ * pending ones (by the claim index) and the first expired leases (by the
+ * lease index; normally none), each locked with SKIP LOCKED so that
+ * concurrent claimers pass each other by, then the first |max| of both.
+ * The CTEs are MATERIALIZED so that the LIMITs and the locks are taken
+ * once, before the UPDATE; up to |max| rows more than handed out may stay
+ * locked until the commit. A row another claimer committed meanwhile is
+ * re-checked against the WHERE clause on its newest version and dropped.
+ * The reply is one JSON array, so that an unknown traversal is one
+ * missing row (NOT_FOUND) rather than an empty list. */
+#define CLAIMABLE_FROM                                                                             \
+    "SELECT n.tenant_id, n.id, n.rank, n.seq FROM web_crawl_nodes n"                               \
+    " WHERE n.traversal_id = $1::uuid AND EXISTS (SELECT 1 FROM t WHERE t.status = 'RUNNING')"
+#define CLAIMABLE_ORDER " ORDER BY n.rank, n.seq LIMIT $2::int4 FOR UPDATE OF n SKIP LOCKED"
 static const char claim_sql[] =
     "WITH t AS (SELECT id, status FROM web_traversals WHERE id = $1::uuid),"
-    " c AS MATERIALIZED (SELECT n.tenant_id, n.id FROM web_crawl_nodes n"
-    " WHERE n.traversal_id = $1::uuid AND EXISTS (SELECT 1 FROM t WHERE t.status = 'RUNNING')"
-    " AND n.status IN ('PENDING', 'CLAIMED')"
-    " AND (n.status = 'PENDING' OR n.claimed_until <= now())"
-    " ORDER BY n.rank, n.seq LIMIT $2::int4 FOR UPDATE OF n SKIP LOCKED),"
+    " p AS MATERIALIZED (" CLAIMABLE_FROM " AND n.status = 'PENDING'" CLAIMABLE_ORDER "),"
+    " e AS MATERIALIZED (" CLAIMABLE_FROM " AND n.status = 'CLAIMED'"
+    " AND n.claimed_until <= now()" CLAIMABLE_ORDER "),"
+    " c AS (SELECT * FROM p UNION ALL SELECT * FROM e ORDER BY rank, seq LIMIT $2::int4),"
     " u AS (UPDATE web_crawl_nodes n SET status = 'CLAIMED',"
-    " claimed_until = now() + " MS("COALESCE(NULLIF($3::int8, 0), 60000)") ","
+    " claimed_until = now() + COALESCE(NULLIF($3::int8, 0), 60000)" PER_MS ","
     " claims = n.claims + 1, updated_at = now()"
     " FROM c WHERE n.tenant_id = c.tenant_id AND n.id = c.id RETURNING n.*)"
     " SELECT (SELECT COALESCE(jsonb_agg(jsonb_build_object('id', u.id, 'traversal_id',"
@@ -242,7 +263,8 @@ static const char claim_sql[] =
 /* Any status but CLAIMED (which the "status" CHECK then refuses, since
  * the lease is cleared here); an empty content_id keeps the node's. */
 static const char update_node_sql[] =
-    "UPDATE web_crawl_nodes SET status = $2, content_id = COALESCE(NULLIF($3, '')::uuid, content_id),"
+    "UPDATE web_crawl_nodes SET status = $2,"
+    " content_id = COALESCE(NULLIF($3, '')::uuid, content_id),"
     " error_message = $4, claimed_until = NULL, updated_at = now() WHERE id = $1::uuid"
     " RETURNING id AS \"node.id\", traversal_id AS \"node.traversal_id\", url AS \"node.url\","
     " depth AS \"node.depth\", parent_id AS \"node.parent_id\", link_text AS \"node.link_text\","
@@ -252,8 +274,8 @@ static const char update_node_sql[] =
 static const char update_traversal_sql[] =
     "UPDATE web_traversals t SET status = $2, error_message = $3,"
     " completed_at = CASE WHEN $2 = 'RUNNING' THEN NULL ELSE now() END"
-    " WHERE id = $1::uuid RETURNING " TRAVERSAL_COLS("traversal.") ","
-    " " NODES_BY_STATUS("traversal.");
+    " WHERE id = $1::uuid RETURNING " TRAVERSAL_NESTED_COLS ","
+    " " NODES_BY_STATUS " AS \"traversal.nodes_by_status\"";
 
 /* ---- the table --------------------------------------------------------------- */
 
@@ -261,13 +283,11 @@ static const svc_method content_methods[] = {
     {
         .name = "StoreContent",
         .flags = SVC_TENANT,
-        .checks = SVC_CHECKS(SVC_REQUIRED("content"), URL_RULE("content.url"),
-                             SVC_LEN("content.title", 0, 4096), SVC_ITEMS("content.links", 10000, 0, 0),
-                             SVC_ITEMS("content.images", 10000, 0, 0),
-                             SVC_JSON_OBJECT("content.metadata_json"),
-                             SVC_RANGE("content.status_code", 0, 999),
-                             SVC_LEN("content.content_type", 0, 255),
-                             SVC_RANGE("ttl_ms", 0, TEN_YEARS_MS)),
+        .checks = SVC_CHECKS(
+            SVC_REQUIRED("content"), URL_RULE("content.url"), SVC_LEN("content.title", 0, 4096),
+            SVC_ITEMS("content.links", 10000, 0, 0), SVC_ITEMS("content.images", 10000, 0, 0),
+            SVC_JSON_OBJECT("content.metadata_json"), SVC_RANGE("content.status_code", 0, 999),
+            SVC_LEN("content.content_type", 0, 255), SVC_RANGE("ttl_ms", 0, TEN_YEARS_MS)),
         .stmts = {{store_content_sql,
                    SVC_PARAMS("content.url", "content.title", "content.content", "content.links",
                               "content.images", "content.metadata_json", "content.status_code",
@@ -335,7 +355,7 @@ static const svc_method rate_limit_methods[] = {
         .name = "GetRateLimit",
         .flags = SVC_TENANT | SVC_READ_ONLY,
         .checks = SVC_CHECKS(DOMAIN_RULE),
-        .stmts = {{"SELECT " RL_COLS("rate_limit.") " " RL_BY_DOMAIN, SVC_PARAMS("domain")}},
+        .stmts = {{"SELECT " RATE_LIMIT_COLS " " RL_BY_DOMAIN, SVC_PARAMS("domain")}},
         .not_found = "no rate limit for this domain (AcquireRateLimit creates it)",
     },
     {
@@ -344,9 +364,9 @@ static const svc_method rate_limit_methods[] = {
         .checks = SVC_CHECKS(DOMAIN_RULE, SVC_RANGE("backoff_ms", 0, DAY_MS * 30),
                              SVC_LEN("reason", 0, 1024)),
         .stmts = {{"UPDATE web_rate_limits r SET"
-                   " backoff_until = CASE WHEN $2::int8 > 0 THEN now() + " MS("$2::int8") " END,"
+                   " backoff_until = CASE WHEN $2::int8 > 0 THEN now() + $2::int8" PER_MS " END,"
                    " backoff_reason = CASE WHEN $2::int8 > 0 THEN $3 ELSE '' END"
-                   " WHERE r.domain = lower($1) RETURNING " RL_COLS("rate_limit."),
+                   " WHERE r.domain = lower($1) RETURNING " RATE_LIMIT_COLS,
                    SVC_PARAMS("domain", "backoff_ms", "reason")}},
         .not_found = "no rate limit for this domain (AcquireRateLimit creates it)",
     },
@@ -358,7 +378,7 @@ static const svc_method rate_limit_methods[] = {
         .stmts = {{"UPDATE web_rate_limits r SET requests_in_window = 0,"
                    " window_started_at = GREATEST(now(), r.last_attempt_at),"
                    " backoff_until = NULL, backoff_reason = ''"
-                   " WHERE r.domain = lower($1) RETURNING " RL_COLS("rate_limit."),
+                   " WHERE r.domain = lower($1) RETURNING " RATE_LIMIT_COLS,
                    SVC_PARAMS("domain")}},
         .not_found = "no rate limit for this domain",
     },
@@ -385,9 +405,9 @@ static const svc_method traversal_methods[] = {
                              SVC_RANGE("nodes.priority", -1e300, 1e300)),
         .stmts = {{"SELECT 1 FROM web_traversals WHERE id = $1::uuid FOR NO KEY UPDATE",
                    SVC_PARAMS("traversal_id")},
-                  {add_nodes_sql, SVC_PARAMS("traversal_id", "nodes.url", "nodes.depth",
-                                             "nodes.parent_id", "nodes.link_text",
-                                             "nodes.priority")}},
+                  {add_nodes_sql,
+                   SVC_PARAMS("traversal_id", "nodes.url", "nodes.depth", "nodes.parent_id",
+                              "nodes.link_text", "nodes.priority")}},
         .not_found = TRAVERSAL_NOT_FOUND,
     },
     {
@@ -403,7 +423,8 @@ static const svc_method traversal_methods[] = {
         .flags = SVC_TENANT,
         .checks = SVC_CHECKS(SVC_UUID("node_id"), SVC_ENUM("status"), SVC_UUID_OPT("content_id"),
                              SVC_LEN("error_message", 0, 4096)),
-        .stmts = {{update_node_sql, SVC_PARAMS("node_id", "status", "content_id", "error_message")}},
+        .stmts = {{update_node_sql,
+                   SVC_PARAMS("node_id", "status", "content_id", "error_message")}},
         .not_found = "node not found",
     },
     {
@@ -417,7 +438,7 @@ static const svc_method traversal_methods[] = {
         .name = "GetTraversal",
         .flags = SVC_TENANT | SVC_READ_ONLY,
         .checks = SVC_CHECKS(SVC_UUID("id")),
-        .stmts = {{"SELECT " TRAVERSAL_COLS("") ", " NODES_BY_STATUS("")
+        .stmts = {{"SELECT " TRAVERSAL_TOP_COLS ", " NODES_BY_STATUS " AS nodes_by_status"
                    " FROM web_traversals t WHERE t.id = $1::uuid",
                    SVC_PARAMS("id")}},
         .not_found = TRAVERSAL_NOT_FOUND,
