@@ -122,7 +122,7 @@ static void start_call(struct slot *s)
         .path = l->path,
         .metadata = &md,
         .n_metadata = 1,
-        .timeout_ms = 60000,
+        .timeout_ms = 0, /* as h2load: no grpc-timeout, no deadline timers */
         .request = l->bodies[i],
         .request_len = l->lens[i],
         .on_done = on_done,
