@@ -11,7 +11,8 @@
  *              ClaimNodes of one traversal
  *
  * CONNECTIONS x STREAMS calls are kept in flight; each answer starts the
- * next call on its connection. Prints one line:
+ * next call on its connection. Like h2load, calls carry no grpc-timeout
+ * (a deadline costs the server a timer per call). Prints one line:
  *   calls=N ok=N failed=N seconds=S rate=R p50_ms=X p99_ms=Y allowed=A nodes=K
  * and the first failure's status on stderr. Exit 0 when no call failed. */
 #include <signal.h>

@@ -73,9 +73,11 @@ static const char cache_content_sql[] =
     " expires_at = EXCLUDED.expires_at, cached_at = now(), hit_count = 0"
     " RETURNING url, content_id, expires_at";
 
-/* Expired entries go, then the content that no fresh entry points at any
- * more (both CTEs see the same snapshot: "fresh" is decided by expires_at,
- * not by the other delete). */
+/* Expired entries go, then the content they pointed at unless a fresh
+ * entry still points at it (both CTEs see the same snapshot: "fresh" is
+ * decided by expires_at, not by the other delete). Content that lost its
+ * last entry otherwise (CacheContent repointed the URL) is not looked for:
+ * that would scan all of a tenant's content on every cleanup. */
 static const char cleanup_sql[] =
     "WITH gone AS (DELETE FROM web_cache WHERE expires_at <= now()"
     " RETURNING tenant_id, content_id),"
