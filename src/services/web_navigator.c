@@ -232,25 +232,28 @@ static const char add_nodes_sql[] =
     " SELECT added.n AS added, ((SELECT count(*) FROM req) - (SELECT count(*) FROM fresh))::int4"
     " AS duplicates, ((SELECT count(*) FROM fresh) - added.n)::int4 AS refused FROM t, added";
 
-/* The claimable nodes of a RUNNING traversal in claim order: the first
- * pending ones (by the claim index) and the first expired leases (by the
+/* The claimable nodes of a RUNNING traversal: the first pending ones in
+ * claim order (by the claim index) and the longest-expired leases (by the
  * lease index; normally none), each locked with SKIP LOCKED so that
- * concurrent claimers pass each other by, then the first |max| of both.
- * The CTEs are MATERIALIZED so that the LIMITs and the locks are taken
- * once, before the UPDATE; up to |max| rows more than handed out may stay
- * locked until the commit. A row another claimer committed meanwhile is
+ * concurrent claimers pass each other by; of both, the first |max| in
+ * claim order. Expired leases are taken by age rather than by rank so that
+ * many of them (a crashed crawler's) cost an index range, not a sort. The
+ * CTEs are MATERIALIZED so that the LIMITs and the locks are taken once,
+ * before the UPDATE; up to |max| rows more than handed out may stay locked
+ * until the commit. A row another claimer committed meanwhile is
  * re-checked against the WHERE clause on its newest version and dropped.
  * The reply is one JSON array, so that an unknown traversal is one
  * missing row (NOT_FOUND) rather than an empty list. */
 #define CLAIMABLE_FROM                                                                             \
     "SELECT n.tenant_id, n.id, n.rank, n.seq FROM web_crawl_nodes n"                               \
     " WHERE n.traversal_id = $1::uuid AND EXISTS (SELECT 1 FROM t WHERE t.status = 'RUNNING')"
-#define CLAIMABLE_ORDER " ORDER BY n.rank, n.seq LIMIT $2::int4 FOR UPDATE OF n SKIP LOCKED"
+#define CLAIMABLE_LOCK " LIMIT $2::int4 FOR UPDATE OF n SKIP LOCKED"
 static const char claim_sql[] =
     "WITH t AS (SELECT id, status FROM web_traversals WHERE id = $1::uuid),"
-    " p AS MATERIALIZED (" CLAIMABLE_FROM " AND n.status = 'PENDING'" CLAIMABLE_ORDER "),"
+    " p AS MATERIALIZED (" CLAIMABLE_FROM " AND n.status = 'PENDING'"
+    " ORDER BY n.rank, n.seq" CLAIMABLE_LOCK "),"
     " e AS MATERIALIZED (" CLAIMABLE_FROM " AND n.status = 'CLAIMED'"
-    " AND n.claimed_until <= now()" CLAIMABLE_ORDER "),"
+    " AND n.claimed_until <= now() ORDER BY n.claimed_until" CLAIMABLE_LOCK "),"
     " c AS (SELECT * FROM p UNION ALL SELECT * FROM e ORDER BY rank, seq LIMIT $2::int4),"
     " u AS (UPDATE web_crawl_nodes n SET status = 'CLAIMED',"
     " claimed_until = now() + COALESCE(NULLIF($3::int8, 0), 60000)" PER_MS ","
