@@ -18,7 +18,7 @@
 #                          [--claims N] [--build DIR]
 #
 # Builds a release arbiterd and the driver into --build (default
-# /tmp/build-bench-web), starts a cluster with tests/pg/with-postgres.sh,
+# /tmp/build-bench-web-<checksum of the checkout's path>), starts a cluster with tests/pg/with-postgres.sh,
 # migrates, seeds, and prints one result table. Needs pgbench and cc (the
 # statements are read from src/services/web_navigator.c through the C
 # preprocessor, so pgbench runs exactly what the server runs).
@@ -30,7 +30,9 @@ pool_max=${BENCH_POOL_MAX:-4}
 duration=${BENCH_DURATION:-10}
 rounds=${BENCH_ROUNDS:-3}
 claims=${BENCH_CLAIMS:-4000}
-build=${BENCH_BUILD:-/tmp/build-bench-web}
+# One release build per checkout: a build directory configured for another
+# checkout would quietly benchmark that checkout's code.
+build=${BENCH_BUILD:-/tmp/build-bench-web-$(printf %s "$root" | cksum | cut -d' ' -f1)}
 inner=0
 while [ $# -gt 0 ]; do
     case "$1" in
