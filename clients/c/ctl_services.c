@@ -8,11 +8,13 @@
 #include "health.pb-c.h"
 #include "testing.pb-c.h"
 #include "verification.pb-c.h"
+#include "web_navigator.pb-c.h"
 
 const ProtobufCServiceDescriptor *const ctl_services[] = {
     &grpc__health__v1__health__descriptor,
     &arbiter__v1__agent_registry__descriptor,
     &arbiter__v1__admin__descriptor,
+    &arbiter__v1__web_navigator__descriptor,
     &arbiter__v1__testing__descriptor,
     &arbiter__v1__verification__descriptor,
     NULL,

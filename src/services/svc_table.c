@@ -317,7 +317,8 @@ bool svc_entry_failed(rpc_call *call, const svc_entry *e, db_txn *t)
     if (s == RPC_FAILED_PRECONDITION && is_tenant_fk(constraint))
         rpc_call_finishf(call, s, "tenant %s does not exist (create it with Admin.CreateTenant)",
                          rpc_call_tenant(call) ? rpc_call_tenant(call) : "");
-    else if (s == RPC_INVALID_ARGUMENT && names_a_field(e, constraint))
+    else if ((s == RPC_INVALID_ARGUMENT || s == RPC_FAILED_PRECONDITION) &&
+             names_a_field(e, constraint))
         rpc_call_finishf(call, s, "%s: %s", constraint, db_txn_message(t));
     else
         rpc_call_finish(call, s, db_txn_message(t));

@@ -30,8 +30,10 @@
  * Errors: the database's status (DESIGN.md's table) with a client-safe
  * message; .violations overrides the message per violated constraint, then
  * .errors per status; a violated CHECK or NOT NULL constraint named after a
- * request field ("query.priority") answers INVALID_ARGUMENT naming that field; a missing tenant
- * (the tenant_id foreign key) says how to create it.
+ * request field ("query.priority") answers INVALID_ARGUMENT naming that
+ * field, a violated foreign key so named FAILED_PRECONDITION naming it
+ * ("content_id: a referenced row does not exist"); a missing tenant (the
+ * tenant_id foreign key) says how to create it.
  *
  * Hand-written handlers (.handler) are registered the same way: the
  * engine checks the flags and rules, then calls the handler with the
