@@ -64,6 +64,9 @@ static const char store_query_sql[] =
     " COALESCE(NULLIF($9, '')::jsonb, '{}'), $10::text[])"
     " RETURNING " QUERY_COLS;
 
+static const char get_query_sql[] =
+    "SELECT " QUERY_COLS " FROM knowledge_queries WHERE id = $1::uuid";
+
 /* prev_status = status, status = new: the transition foreign key refuses
  * any move that is not forward (23503, FAILED_PRECONDITION). A concurrent
  * move waits for the row lock and is then checked against the new status. */
@@ -73,13 +76,28 @@ static const char update_status_sql[] =
     " processed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED') THEN now() ELSE processed_at END"
     " WHERE id = $1::uuid RETURNING " QUERY_COLS;
 
-/* Unspecified status and empty tag filter nothing. */
+/* The keyset positions of the pages (NULL on the first one). Each bound
+ * is a scalar subquery, so that the planner sees the parameter of an
+ * InitPlan: PostgreSQL 15 then uses the row comparison as an index
+ * condition in the generic plan too, which it does not for a bare
+ * COALESCE (every page would scan from the top of the index). */
+#define AFTER_CREATED                                                                              \
+    "((SELECT COALESCE($4::timestamptz, 'infinity')), (SELECT COALESCE($5::uuid, " MAX_UUID ")))"
+#define AFTER_RELEVANCE                                                                            \
+    "((SELECT COALESCE($4::float8, 'infinity')), (SELECT COALESCE($5::uuid, " MAX_UUID ")))"
+
+/* Two branches, one per index, so that one (generic) plan serves both:
+ * without a status the created_at index, with one the status index; a
+ * one-time filter skips the other branch and Merge Append keeps the order.
+ * A tag filters the rows of either scan. */
 static const char list_queries_sql[] =
-    "SELECT " QUERY_COLS " FROM knowledge_queries"
-    " WHERE ($1::text IS NULL OR status = $1) AND ($2 = '' OR tags @> ARRAY[$2])"
-    " AND (created_at, id) < (COALESCE($4::timestamptz, 'infinity'),"
-    " COALESCE($5::uuid, " MAX_UUID "))"
-    " ORDER BY created_at DESC, id DESC LIMIT $3";
+    "SELECT * FROM ((SELECT " QUERY_COLS " FROM knowledge_queries"
+    " WHERE $1::text IS NULL AND ($2 = '' OR tags @> ARRAY[$2])"
+    " AND (created_at, id) < " AFTER_CREATED " ORDER BY created_at DESC, id DESC LIMIT $3)"
+    " UNION ALL (SELECT " QUERY_COLS " FROM knowledge_queries"
+    " WHERE status = $1 AND ($2 = '' OR tags @> ARRAY[$2])"
+    " AND (created_at, id) < " AFTER_CREATED " ORDER BY created_at DESC, id DESC LIMIT $3)"
+    ") q ORDER BY created_at DESC, id DESC LIMIT $3";
 
 /* ---- results and responses ----------------------------------------------- */
 
@@ -91,13 +109,16 @@ static const char store_results_sql[] =
 static const char list_results_sql[] =
     "SELECT " RESULT_COLS " FROM search_results"
     " WHERE query_id = $1::uuid AND relevance_score >= $2::float8"
-    " AND (relevance_score, id) < (COALESCE($4::float8, 'infinity'),"
-    " COALESCE($5::uuid, " MAX_UUID "))"
+    " AND (relevance_score, id) < " AFTER_RELEVANCE
     " ORDER BY relevance_score DESC, id DESC LIMIT $3";
 
+/* The tsquery is parsed once (a scalar subquery is an InitPlan), not per
+ * row; why the match filters the tenant's rows rather than using the GIN
+ * index is told in migrations/0003_knowledge.sql. */
+#define TSQUERY "(SELECT websearch_to_tsquery('english', $1))"
 static const char search_text_sql[] =
-    "SELECT " RESULT_COLS " FROM search_results, websearch_to_tsquery('english', $1) AS q"
-    " WHERE search_vector @@ q ORDER BY ts_rank(search_vector, q) DESC, id"
+    "SELECT " RESULT_COLS " FROM search_results WHERE search_vector @@ " TSQUERY
+    " ORDER BY ts_rank(search_vector, " TSQUERY ") DESC, id"
     " LIMIT COALESCE(NULLIF($2::int4, 0), 10)";
 
 /* One statement: the averages come from the stored results the sources
@@ -123,6 +144,11 @@ static const char store_response_sql[] =
     " (SELECT array_agg(src.id ORDER BY src.o) FROM src) AS source_result_ids,"
     " r.providers_queried, r.total_results, r.average_relevance, r.average_credibility,"
     " r.cache_used, r.processing_time_ms, r.created_at FROM r";
+
+/* The latest response of a query. */
+static const char get_response_sql[] =
+    "SELECT " RESPONSE_COLS " FROM knowledge_responses r WHERE r.query_id = $1::uuid"
+    " ORDER BY r.created_at DESC, r.id DESC LIMIT 1";
 
 /* ---- provider health ----------------------------------------------------- */
 
@@ -176,6 +202,12 @@ static const char update_health_sql[] =
     " last_checked_at = excluded.last_checked_at, last_error = excluded.last_error"
     " RETURNING " PROVIDER_COLS;
 
+static const char get_provider_sql[] =
+    "SELECT " PROVIDER_COLS " FROM search_provider_health WHERE name = $1";
+
+static const char list_providers_sql[] =
+    "SELECT " PROVIDER_COLS " FROM search_provider_health ORDER BY name LIMIT 1000";
+
 /* ---- cache --------------------------------------------------------------- */
 
 /* One statement: a fresh entry is bumped and answered, and the call's
@@ -201,6 +233,8 @@ static const char put_cached_sql[] =
     " content = excluded.content, expires_at = excluded.expires_at, access_count = 0,"
     " created_at = now()"
     " RETURNING " ENTRY_COLS;
+
+static const char clean_cache_sql[] = "DELETE FROM knowledge_cache WHERE expires_at <= now()";
 
 static const char cache_stats_sql[] =
     "SELECT e.total_entries, e.total_size_bytes, k.hits, k.misses,"
@@ -235,8 +269,7 @@ static const svc_method methods[] = {
         .name = "GetQuery",
         .flags = SVC_TENANT | SVC_READ_ONLY,
         .checks = SVC_CHECKS(SVC_UUID("id")),
-        .stmts = {{"SELECT " QUERY_COLS " FROM knowledge_queries WHERE id = $1::uuid",
-                   SVC_PARAMS("id")}},
+        .stmts = {{get_query_sql, SVC_PARAMS("id")}},
         .not_found = "query not found",
     },
     {
@@ -319,9 +352,7 @@ static const svc_method methods[] = {
         .name = "GetResponse",
         .flags = SVC_TENANT | SVC_READ_ONLY,
         .checks = SVC_CHECKS(SVC_UUID("query_id")),
-        .stmts = {{"SELECT " RESPONSE_COLS " FROM knowledge_responses r"
-                   " WHERE r.query_id = $1::uuid ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
-                   SVC_PARAMS("query_id")}},
+        .stmts = {{get_response_sql, SVC_PARAMS("query_id")}},
         .not_found = "no response for this query",
     },
     {
@@ -350,16 +381,13 @@ static const svc_method methods[] = {
         .name = "GetProviderHealth",
         .flags = SVC_TENANT | SVC_READ_ONLY,
         .checks = SVC_CHECKS(SVC_LEN("name", 1, 255)),
-        .stmts = {{"SELECT " PROVIDER_COLS " FROM search_provider_health WHERE name = $1",
-                   SVC_PARAMS("name")}},
+        .stmts = {{get_provider_sql, SVC_PARAMS("name")}},
         .not_found = "provider not found",
     },
     {
         .name = "ListProviders",
         .flags = SVC_TENANT | SVC_READ_ONLY,
-        .stmts = {{"SELECT " PROVIDER_COLS " FROM search_provider_health ORDER BY name"
-                   " LIMIT 1000",
-                   NULL}},
+        .stmts = {{list_providers_sql, NULL}},
         .reply = SVC_ROWS,
         .field = "providers",
     },
@@ -383,7 +411,7 @@ static const svc_method methods[] = {
     {
         .name = "CleanExpiredCache",
         .flags = SVC_TENANT,
-        .stmts = {{"DELETE FROM knowledge_cache WHERE expires_at <= now()", NULL}},
+        .stmts = {{clean_cache_sql, NULL}},
         .reply = SVC_COUNT,
         .field = "removed",
     },
