@@ -28,7 +28,8 @@ def sha256_hex(text):
 def result(content, title=None, relevance=0.5, credibility=0.5, source=kn.SOURCE_TYPE_WEB,
            quality=kn.QUALITY_MEDIUM, **fields):
     """A SearchResult as a caller sends it."""
-    return kn.SearchResult(title="title of " + content[:20] if title is None else title, content=content,
+    title = "title of " + content[:20] if title is None else title
+    return kn.SearchResult(title=title, content=content,
                            source_type=source, relevance_score=relevance,
                            credibility_score=credibility, quality=quality, **fields)
 

@@ -452,9 +452,13 @@ class Providers(KnowledgeCase):
 
     def test_windows_roll_over(self):
         t = self.new_tenant()
+        clock = "SELECT date_trunc('minute', now()), date_trunc('hour', now())"
+        before = sql_value(clock)
         for _ in range(3):
             h = self.record(t, "bing")
-        self.assertEqual((h.requests_this_minute, h.requests_this_hour), (3, 3))
+        if sql_value(clock) == before:  # (else a window turned during the calls)
+            self.assertEqual((h.requests_this_minute, h.requests_this_hour), (3, 3))
+        self.assertEqual(h.total_requests, 3)
         # two minutes pass (in the row): the minute count reads 0, then restarts
         sql_value("UPDATE search_provider_health SET minute_start = minute_start - interval"
                   " '2 minutes' WHERE tenant_id = '%s'" % t)
@@ -523,16 +527,17 @@ class Cache(KnowledgeCase):
         self.assertEqual((s.total_entries, s.total_size_bytes, s.hits, s.misses, s.hit_rate,
                           s.expired_entries), (0, 0, 0, 0, 0.0, 0))
         long = self.put(t, "long", '{"a": [1, 2, 3]}', ttl_ms=600000)
-        short = self.put(t, "short", '{"b": "ü"}', ttl_ms=1000, cache_type=kn.CACHE_TYPE_RESPONSE)
+        short = self.put(t, "short", '{"b": "ü"}', ttl_ms=3000,
+                         cache_type=kn.CACHE_TYPE_RESPONSE)
+        self.assertTrue(self.get(t, "short").hit)
         self.assertEqual(long.cache_type, kn.CACHE_TYPE_QUERY_RESULT)  # the default
         self.assertEqual(short.cache_type, kn.CACHE_TYPE_RESPONSE)
         for e in (long, short):
             self.assertEqual(e.size_bytes, len(e.content_json.encode("utf-8")))
             self.assertEqual(e.access_count, 0)
         self.assertEqual(json.loads(short.content_json), {"b": "ü"})
-        script = [("long", True), ("long", True), ("short", True), ("absent", False),
-                  ("long", True)]
-        hits = misses = 0
+        script = [("long", True), ("long", True), ("absent", False), ("long", True)]
+        hits, misses = 1, 0
         for key, want in script:
             g = self.get(t, key)
             self.assertEqual(g.hit, want, key)
@@ -541,7 +546,8 @@ class Cache(KnowledgeCase):
         self.assertEqual((g.entry.key, g.entry.access_count), ("long", 3))
         self.assertEqual(json.loads(g.entry.content_json), {"a": [1, 2, 3]})
         s = self.stats(t)
-        self.assertEqual((s.hits, s.misses), (4, 1))
+        self.assertEqual((s.hits, s.misses), (hits, misses))
+        self.assertEqual((hits, misses), (4, 1))
         self.assertAlmostEqual(s.hit_rate, 0.8, delta=1e-12)
         self.assertEqual((s.total_entries, s.expired_entries), (2, 0))
         self.assertEqual(s.total_size_bytes, long.size_bytes + short.size_bytes)

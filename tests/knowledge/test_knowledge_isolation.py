@@ -38,7 +38,7 @@ class Isolation(KnowledgeCase):
         self.call("StoreResponse", kn.StoreResponseRequest(response=kn.KnowledgeResponse(
             query_id=self.done.id, summary="secret answer", source_result_ids=self.rids)), A)
         self.record(A, "google", True, 100)
-        self.put(A, "key-a", '{"secret": 1}')
+        self.put(A, "key-a", '{"secret": 1}', ttl_ms=86400000)
         self.put(A, "expired-a", '{"old": 1}', ttl_ms=1)
         self.get(A, "key-a")
         self.get(A, "missing")
@@ -55,11 +55,17 @@ class Isolation(KnowledgeCase):
         results = self.call("ListResults", kn.ListResultsRequest(query_id=self.q.id), A).results
         response = self.call("GetResponse", kn.GetResponseRequest(query_id=self.done.id), A)
         providers = self.call("ListProviders", kn.ListProvidersRequest(), A).providers
+        for p in providers:  # these read 0 once their clock window passed: compare the rows
+            p.ClearField("requests_this_minute")
+            p.ClearField("requests_this_hour")
+        rows = sql_value("SELECT string_agg(concat_ws(':', name, requests_this_minute,"
+                         " minute_start, requests_this_hour, hour_start), ',' ORDER BY name)"
+                         " FROM search_provider_health WHERE tenant_id = '%s'" % A)
         stats = self.stats(A)
         entries = sql_value("SELECT string_agg(key || ':' || access_count || ':' || expires_at,"
                             " ',' ORDER BY key) FROM knowledge_cache WHERE tenant_id = '%s'" % A)
         return ([ser(q) for q in queries], [ser(r) for r in results], ser(response),
-                [ser(p) for p in providers], ser(stats), entries)
+                [ser(p) for p in providers], rows, ser(stats), entries)
 
     def assertAUnchanged(self):
         self.assertEqual(self.view_of_a(), self.snapshot)
