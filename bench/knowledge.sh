@@ -18,8 +18,9 @@
 # (SELECT array_agg(c || ' ' || :salt ORDER BY o) FROM unnest(:contents)
 # WITH ORDINALITY ...) with a random :salt, 100 concatenations next to 100
 # row inserts; the driver appends a unique suffix in Python instead.
-# Runs are interleaved in rounds and the median round is reported, so that
-# background load on the shared machine hits both sides. Checks: every
+# Each method is one phase of interleaved rounds (ABBA order) and the
+# median round is reported, so that background load on the shared machine
+# hits both sides. Checks: every
 # call answered OK (Admin.GetServerInfo), every GetCached was a hit (the
 # miss counters stay 0), every StoreResults result was inserted (no
 # duplicates).
@@ -223,21 +224,38 @@ percentiles() { # col files...: p50 p99 in ms of a column in microseconds
 jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 
 mapfile -d '' svars < <(store_vars)
+load_before=$(cut -d ' ' -f 1-3 /proc/loadavg)
+gc_arbiterd() { h2load_getcached "$work/h2.$1.log" "$BENCH_DURATION" >"$work/h2.$1.out"; }
+gc_pgbench() { pgbench_run getcached.pgbench "pgc.$1" "$BENCH_DURATION" -D tenant=t1 -D key=key-500; }
+sr_arbiterd() { driver "$BENCH_DURATION" >"$work/drv.$1.json"; }
+sr_pgbench() {
+    pgbench_run storeresults.pgbench "pgs.$1" "$BENCH_DURATION" -D tenant=t1 -D query="$query_id" \
+        "${svars[@]}"
+}
+quiesce() { # let autovacuum and the checkpointer catch up between phases
+    $PSQL "$ARBITER_TEST_SUPERUSER_URL" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
+}
 start_server
 read -r ok0 cancel0 bad0 <<<"$(admin_counts)"
-# warm up: prepare the statements on every connection, both sides
+# Warm up (prepare the statements on every connection), then one phase per
+# method: the StoreResults runs leave work behind (autovacuum, dirty
+# buffers) that must not land on one side of the GetCached comparison.
+# Within a phase the order alternates (ABBA), so that drift in the
+# machine's load hits both sides alike.
 h2load_getcached /dev/null 2 >/dev/null
-driver 2 >/dev/null
 pgbench_run getcached.pgbench warm1 2 -D tenant=t1 -D key=key-500
-pgbench_run storeresults.pgbench warm2 2 -D tenant=t1 -D query="$query_id" "${svars[@]}"
+quiesce
 for r in $(seq "$BENCH_ROUNDS"); do
-    h2load_getcached "$work/h2.$r.log" "$BENCH_DURATION" >"$work/h2.$r.out"
-    pgbench_run getcached.pgbench "pgc.$r" "$BENCH_DURATION" -D tenant=t1 -D key=key-500
-    driver "$BENCH_DURATION" >"$work/drv.$r.json"
-    pgbench_run storeresults.pgbench "pgs.$r" "$BENCH_DURATION" -D tenant=t1 \
-        -D query="$query_id" "${svars[@]}"
-    echo "round $r: GetCached arbiterd $(rate "$work/h2.$r.out")/s pgbench" \
-        "$(tps "$work/pgc.$r/out") tps; StoreResults arbiterd $(jget "$work/drv.$r.json" rate)/s" \
+    if [ $((r % 2)) = 1 ]; then gc_arbiterd "$r"; gc_pgbench "$r"; else gc_pgbench "$r"; gc_arbiterd "$r"; fi
+    echo "GetCached round $r: arbiterd $(rate "$work/h2.$r.out")/s," \
+        "pgbench $(tps "$work/pgc.$r/out") tps" >&2
+done
+driver 2 >/dev/null
+pgbench_run storeresults.pgbench warm2 2 -D tenant=t1 -D query="$query_id" "${svars[@]}"
+quiesce
+for r in $(seq "$BENCH_ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then sr_arbiterd "$r"; sr_pgbench "$r"; else sr_pgbench "$r"; sr_arbiterd "$r"; fi
+    echo "StoreResults round $r: arbiterd $(jget "$work/drv.$r.json" rate)/s," \
         "pgbench $(tps "$work/pgs.$r/out") tps" >&2
 done
 read -r ok1 cancel1 bad1 <<<"$(admin_counts)"
@@ -269,8 +287,9 @@ read -r pgc_p50 pgc_p99 <<<"$(percentiles 3 "$work"/pgc.*/pgbench_log.*)"
 read -r pgs_p50 pgs_p99 <<<"$(percentiles 3 "$work"/pgs.*/pgbench_log.*)"
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b > 0 ? 100 * a / b : 0)}'; }
 
-printf '\nMedian of %d interleaved rounds of %s s, %d PostgreSQL connections\n' \
+printf '\nMedian of %d interleaved rounds of %s s, %d PostgreSQL connections' \
     "$BENCH_ROUNDS" "$BENCH_DURATION" "$n"
+printf ' (load average %s before, %s after)\n' "$load_before" "$(cut -d ' ' -f 1-3 /proc/loadavg)"
 printf '%-46s %10s %9s %9s\n' "" "per s" "p50 ms" "p99 ms"
 printf '%-46s %10.0f %9s %9s\n' "GetCached hit, arbiterd (h2load -c 4 -m 16)" "$gc_rps" \
     "$gc_p50" "$gc_p99"
