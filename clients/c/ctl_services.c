@@ -6,6 +6,7 @@
 #include "agent_registry.pb-c.h"
 #include "ctl.h"
 #include "health.pb-c.h"
+#include "knowledge.pb-c.h"
 #include "testing.pb-c.h"
 #include "verification.pb-c.h"
 #include "web_navigator.pb-c.h"
@@ -15,6 +16,7 @@ const ProtobufCServiceDescriptor *const ctl_services[] = {
     &arbiter__v1__agent_registry__descriptor,
     &arbiter__v1__admin__descriptor,
     &arbiter__v1__web_navigator__descriptor,
+    &arbiter__v1__knowledge__descriptor,
     &arbiter__v1__testing__descriptor,
     &arbiter__v1__verification__descriptor,
     NULL,
