@@ -232,6 +232,9 @@ int server_listen(struct server *srv, char *err, size_t errlen)
             return rv;
     }
     log_info("arbiterd listening on %s (mode %04o)", srv->cfg->socket_path, srv->cfg->socket_mode);
+    if (srv->cfg->tenant_auth == CFG_TENANT_AUTH_NONE)
+        log_warn("tenant auth: none: any process that can open the socket may name any tenant "
+                 "(--tenant-auth=peer binds tenants to peer uids and gids)");
     return 0;
 }
 

@@ -33,7 +33,8 @@
  * result is dropped and the backend query is cancelled. The txn clears its
  * cancel hook before |done| runs, so |done| may start a second txn for the
  * same owner. An owner runs one txn at a time: the running txn owns the
- * owner's cancel hook.
+ * owner's cancel hook. The txn and its results are valid only until |done|
+ * returns, and |done| may free the arena that holds them.
  *
  * Errors carry a status from DESIGN.md's table and a client-safe message
  * ("invalid value (SQLSTATE 22012)"): never SQL text, server messages or

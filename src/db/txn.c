@@ -239,13 +239,22 @@ void db_txn_clear_results(db_txn *t)
 
 void db_txn_complete(db_txn *t)
 {
+    PGresult *res[DB_TXN_MAX_STMTS];
+    int n = t->nitems;
+
     t->state = DB_TXN_DONE;
     if (!t->failed)
         t->status = RPC_OK;
     db_txn_on_cancel(t, NULL);
+    /* |done| may free the arena that holds |t| (a call that ends, or an
+     * owner that drops its transaction's arena): the results are freed
+     * from a copy, without touching |t| again. */
+    for (int i = 0; i < n; i++)
+        res[i] = t->items[i].res;
     if (t->done != NULL)
         t->done(t, t->data);
-    db_txn_clear_results(t);
+    for (int i = 0; i < n; i++)
+        PQclear(res[i]);
 }
 
 rpc_status db_txn_status(const db_txn *t)

@@ -41,9 +41,14 @@ h2_conn *h2_conn_from_node(list_node *n)
     return container_of(n, h2_conn, link);
 }
 
+const net_peer *h2_conn_peer(const h2_conn *c)
+{
+    return &c->net.peer;
+}
+
 uid_t h2_conn_peer_uid(const h2_conn *c)
 {
-    return c->net.peer_uid;
+    return c->net.peer.uid;
 }
 
 budget *h2_conn_budget(h2_conn *c)

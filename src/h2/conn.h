@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include "net/conn.h"
 #include "util/budget.h"
 #include "util/list.h"
 
@@ -118,6 +119,9 @@ void h2_conn_close(h2_conn *c);
 
 /* The peer's uid from SO_PEERCRED ((uid_t)-1 when unknown). */
 uid_t h2_conn_peer_uid(const h2_conn *c);
+
+/* The peer's credentials, valid while the connection is open. */
+const net_peer *h2_conn_peer(const h2_conn *c);
 
 /* The connection's memory budget (a child of h2_config.memory): the layer
  * above charges what its streams pin (request buffers and arenas, queued

@@ -34,20 +34,58 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         c->ops->on_error(c, (int)nread);
 }
 
+/* The supplementary groups of the peer: the kernel answers ERANGE with the
+ * size it needs when the buffer is too small. */
+static void read_peer_groups(int fd, net_peer *peer)
+{
+    gid_t small[32];
+    socklen_t len = sizeof(small);
+    gid_t *buf = small;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf, &len) < 0) {
+        if (errno != ERANGE || (buf = malloc(len)) == NULL)
+            return;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf, &len) < 0) {
+            free(buf);
+            return;
+        }
+    }
+    if (len > 0 && buf == small) {
+        buf = malloc(len);
+        if (buf == NULL)
+            return;
+        memcpy(buf, small, len);
+    }
+    peer->groups = len > 0 ? buf : NULL;
+    peer->ngroups = len / sizeof(gid_t);
+    if (len == 0 && buf != small)
+        free(buf);
+}
+
 static void read_peer_cred(net_conn *c)
 {
     struct ucred cred;
     socklen_t len = sizeof(cred);
     uv_os_fd_t fd;
 
-    c->peer_uid = (uid_t)-1;
-    c->peer_pid = 0;
     if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0)
         return;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-        c->peer_uid = cred.uid;
-        c->peer_pid = cred.pid;
+        c->peer.uid = cred.uid;
+        c->peer.gid = cred.gid;
+        c->peer.pid = cred.pid;
     }
+    read_peer_groups(fd, &c->peer);
+}
+
+bool net_peer_in_group(const net_peer *peer, gid_t gid)
+{
+    if (peer->gid == gid)
+        return true;
+    for (size_t i = 0; i < peer->ngroups; i++)
+        if (peer->groups[i] == gid)
+            return true;
+    return false;
 }
 
 static void conn_setup(net_conn *c, const struct net_conn_ops *ops, void *data, uint8_t *rbuf,
@@ -60,6 +98,7 @@ static void conn_setup(net_conn *c, const struct net_conn_ops *ops, void *data, 
     c->queued = c->out_len = c->out_cap = 0;
     c->out = NULL;
     c->closing = c->reading = c->paused = false;
+    c->peer = (net_peer){.uid = (uid_t)-1, .gid = (gid_t)-1};
 }
 
 /* Reads the credentials and starts reading; closes the handle on error. */
@@ -219,6 +258,9 @@ static void on_closed(uv_handle_t *h)
 
     free(c->out);
     c->out = NULL;
+    free(c->peer.groups);
+    c->peer.groups = NULL;
+    c->peer.ngroups = 0;
     c->ops->on_close(c);
 }
 

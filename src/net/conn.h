@@ -20,6 +20,19 @@
 
 typedef struct net_conn net_conn;
 
+/* Who is on the other end, as the kernel saw it at connect time
+ * (SO_PEERCRED, SO_PEERGROUPS). uid (uid_t)-1 when unknown. */
+typedef struct net_peer {
+    uid_t uid;
+    gid_t gid; /* primary group */
+    pid_t pid;
+    gid_t *groups; /* owned: the supplementary groups; NULL when none */
+    size_t ngroups;
+} net_peer;
+
+/* True when |peer| has |gid| as its primary or a supplementary group. */
+bool net_peer_in_group(const net_peer *peer, gid_t gid);
+
 struct net_conn_ops {
     /* |len| bytes arrived; they are only valid during the call. */
     void (*on_read)(net_conn *c, const uint8_t *data, size_t len);
@@ -37,10 +50,9 @@ struct net_conn {
     uv_pipe_t pipe;                 /* embedded; pipe.data == this */
     const struct net_conn_ops *ops; /* borrowed, static */
     void *data;                     /* borrowed: the owner */
-    uid_t peer_uid;                 /* from SO_PEERCRED */
-    pid_t peer_pid;
-    size_t queued; /* bytes in uv_write requests not yet done */
-    uint8_t *out;  /* owned: pending bytes not yet handed to libuv */
+    net_peer peer;                  /* read at accept */
+    size_t queued;                  /* bytes in uv_write requests not yet done */
+    uint8_t *out;                   /* owned: pending bytes not yet handed to libuv */
     size_t out_len, out_cap;
     bool closing, reading, paused;
     uint8_t *rbuf; /* borrowed: the read buffer (see accept) */

@@ -82,9 +82,9 @@ struct rpc_call {
     rpc_status status;   /* final status once DONE */
     const char *message; /* arena copy of the status message, or NULL */
     struct out_chunk *out_head, *out_tail;
-    size_t queued;   /* bytes of heap chunks not yet pulled */
+    size_t queued;    /* bytes of heap chunks not yet pulled */
     uint64_t done_ms; /* uv_now() when the status was decided */
-    budget *memory;  /* borrowed: the connection's budget */
+    budget *memory;   /* borrowed: the connection's budget */
     rpc_cancel_fn cancel_fn;
     void *cancel_data;
     bool in_doubt; /* a write of this call may be committing right now */
@@ -684,7 +684,8 @@ static void on_header(h2_stream *s, const uint8_t *name, size_t nl, const uint8_
     }
 }
 
-/* x-tenant-id (validated), x-user-id and x-session-id. */
+/* x-tenant-id (validated, and allowed for the peer when the server binds
+ * tenants to peers), x-user-id and x-session-id. */
 static void read_identity(rpc_call *call)
 {
     size_t len;
@@ -696,6 +697,14 @@ static void read_identity(rpc_call *call)
         header_fail(call, RPC_INVALID_ARGUMENT, "missing x-tenant-id metadata");
     call->user = rpc_metadata_get(&call->md, "x-user-id", 9, NULL);
     call->session = rpc_metadata_get(&call->md, "x-session-id", 12, NULL);
+    if (call->tenant && call->hdr_status == RPC_OK && call->rs->tenant_auth && call->stream.conn) {
+        const char *why = "";
+        rpc_status st =
+            call->rs->tenant_auth(call->rs->tenant_auth_data, h2_conn_peer(call->stream.conn),
+                                  call->tenant, &call->arena, &why);
+        if (st != RPC_OK)
+            header_fail(call, st, why);
+    }
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -853,10 +862,10 @@ static void on_data(h2_stream *s, const uint8_t *data, size_t len)
             return;
         }
         if (rv == -ENOBUFS || rv == -ENOMEM) {
-            answer(call, RPC_RESOURCE_EXHAUSTED, rv == -ENOBUFS
-                                                     ? "this connection or the server holds too "
-                                                       "much memory now; try again later"
-                                                     : "out of memory");
+            answer(call, RPC_RESOURCE_EXHAUSTED,
+                   rv == -ENOBUFS ? "this connection or the server holds too "
+                                    "much memory now; try again later"
+                                  : "out of memory");
             return;
         }
         if (rv < 0) {

@@ -13,6 +13,7 @@
 #include "h2/conn.h"
 #include "rpc/method.h"
 #include "util/alloc.h"
+#include "util/arena.h"
 #include "util/list.h"
 #include "util/status.h"
 
@@ -23,14 +24,22 @@ struct rpc_stats {
     uint32_t open_connections; /* kept by whoever accepts the connections */
 };
 
+/* Whether the peer on a call may act for |tenant| (the x-tenant-id it
+ * named). Returns RPC_OK, or the status to answer with before the request
+ * is read and |*why| (static, or in |a|) as its message. */
+typedef rpc_status (*rpc_tenant_auth_fn)(void *data, const net_peer *peer, const char *tenant,
+                                         arena *a, const char **why);
+
 typedef struct rpc_server {
-    uv_loop_t *loop;            /* borrowed */
-    alloc *mem;                 /* borrowed: calls, arenas, decoders (NULL: malloc) */
-    uint32_t max_message_bytes; /* request limit (--max-message-bytes) */
-    uid_t admin_uid;            /* RPC_ADMIN_ONLY methods: this uid or root */
-    rpc_methods methods;        /* owned */
+    uv_loop_t *loop;                /* borrowed */
+    alloc *mem;                     /* borrowed: calls, arenas, decoders (NULL: malloc) */
+    uint32_t max_message_bytes;     /* request limit (--max-message-bytes) */
+    uid_t admin_uid;                /* RPC_ADMIN_ONLY methods: this uid or root */
+    rpc_tenant_auth_fn tenant_auth; /* NULL: any peer may name any tenant */
+    void *tenant_auth_data;
+    rpc_methods methods; /* owned */
     struct rpc_stats stats;
-    list_node calls; /* every live call (rpc_call), for rpc_server_cancel_calls() */
+    list_node calls;           /* every live call (rpc_call), for rpc_server_cancel_calls() */
     uint64_t write_timeout_ms; /* an answered call the peer does not take is reset */
     uv_timer_t sweep;          /* looks for such calls now and then */
     bool sweeping;

@@ -1,7 +1,9 @@
 /* arbiter.v1.Admin: operator calls, allowed only from the server's own uid
  * or root (SVC_ADMIN, checked by the rpc layer from SO_PEERCRED before the
- * request is read). No tenant is needed: tenants are not tenant-owned rows
- * (migrations/0001_tenants.sql). */
+ * request is read). No tenant is needed: tenants and tenant grants are not
+ * tenant-owned rows (migrations/0001_tenants.sql, 0008_tenant_grants.sql).
+ * Admin also owns the grants snapshot of --tenant-auth=peer
+ * (tenant_auth.h). */
 #include <string.h>
 
 #include "admin.pb-c.h"
@@ -9,8 +11,46 @@
 #include "db/pool.h"
 #include "services/services.h"
 #include "services/svc_table.h"
+#include "services/tenant_auth.h"
 
 #define TENANT_COLS "id, name, created_at"
+#define GRANT_COLS "tenant_id, uid, gid, created_at"
+#define ONE_PRINCIPAL                                                                              \
+    SVC_VIOLATIONS({"tenant_grants_one_principal", "exactly one of uid and gid must be set"})
+
+/* The grant a request names, for the snapshot --tenant-auth=peer checks. */
+static void request_principal(const ProtobufCMessage *msg, enum tenant_principal *kind,
+                              uint32_t *id)
+{
+    /* GrantTenantRequest and RevokeTenantRequest have the same fields. */
+    const Arbiter__V1__GrantTenantRequest *req = (const void *)msg;
+
+    /* The statement refused anything but exactly one of them. */
+    *kind = req->uid != NULL ? TENANT_UID : TENANT_GID;
+    *id = req->uid != NULL ? req->uid->value : req->gid != NULL ? req->gid->value : 0;
+}
+
+static void grant_committed(svc_env *env, const ProtobufCMessage *msg, const db_txn *t)
+{
+    const Arbiter__V1__GrantTenantRequest *req = (const void *)msg;
+    enum tenant_principal kind;
+    uint32_t id;
+
+    (void)t;
+    request_principal(msg, &kind, &id);
+    tenant_auth_changed(env, req->tenant_id, kind, id, true);
+}
+
+static void revoke_committed(svc_env *env, const ProtobufCMessage *msg, const db_txn *t)
+{
+    const Arbiter__V1__RevokeTenantRequest *req = (const void *)msg;
+    enum tenant_principal kind;
+    uint32_t id;
+
+    request_principal(msg, &kind, &id);
+    if (db_affected(t, 0) > 0)
+        tenant_auth_changed(env, req->tenant_id, kind, id, false);
+}
 
 static bool pool_errors(rpc_call *call, const struct db_pool_stats *s, Arbiter__V1__PoolStats *out)
 {
@@ -122,12 +162,57 @@ static const svc_method methods[] = {
         .field = "tenants",
         .keys = SVC_KEYS("id"),
     },
+    {
+        .name = "GrantTenant",
+        .flags = SVC_ADMIN,
+        .checks = SVC_CHECKS(SVC_NAME("tenant_id", 64)),
+        .stmts = {{"INSERT INTO tenant_grants (tenant_id, uid, gid) VALUES ($1, $2, $3)"
+                   " ON CONFLICT ON CONSTRAINT tenant_grants_unique"
+                   " DO UPDATE SET tenant_id = EXCLUDED.tenant_id RETURNING " GRANT_COLS,
+                   SVC_PARAMS("tenant_id", "uid", "gid")}},
+        .violations = ONE_PRINCIPAL,
+        .errors = SVC_ERRORS({RPC_FAILED_PRECONDITION,
+                              "tenant_id: no such tenant (create it with Admin.CreateTenant)"}),
+        .committed = grant_committed,
+    },
+    {
+        .name = "RevokeTenant",
+        .flags = SVC_ADMIN,
+        .checks = SVC_CHECKS(SVC_NAME("tenant_id", 64)),
+        .stmts = {{"DELETE FROM tenant_grants WHERE tenant_grant_principal($2, $3)"
+                   " AND tenant_id = $1 AND uid IS NOT DISTINCT FROM $2::bigint"
+                   " AND gid IS NOT DISTINCT FROM $3::bigint",
+                   SVC_PARAMS("tenant_id", "uid", "gid")}},
+        .reply = SVC_COUNT,
+        .field = "revoked",
+        .violations = ONE_PRINCIPAL,
+        .committed = revoke_committed,
+    },
+    {
+        .name = "ListTenantGrants",
+        .flags = SVC_ADMIN | SVC_READ_ONLY,
+        .stmts = {{"SELECT id AS _id, " GRANT_COLS " FROM tenant_grants"
+                   " WHERE ($3 = '' OR tenant_id = $3) AND id > COALESCE($2::bigint, 0)"
+                   " ORDER BY id LIMIT $1",
+                   SVC_PARAMS("@limit", "@after.1", "tenant_id")}},
+        .reply = SVC_PAGE,
+        .field = "grants",
+        .keys = SVC_KEYS("_id"),
+    },
 };
 
 static int start(svc_env *env)
 {
-    return svc_table_register(env, &arbiter__v1__admin__descriptor, methods,
-                              sizeof(methods) / sizeof(methods[0]));
+    int rv = svc_table_register(env, &arbiter__v1__admin__descriptor, methods,
+                                sizeof(methods) / sizeof(methods[0]));
+
+    return rv < 0 ? rv : tenant_auth_start(env);
 }
 
-const struct svc_service svc_admin = {.name = "Admin", .start = start};
+const struct svc_service svc_admin = {
+    .name = "Admin",
+    .start = start,
+    .serving_changed = tenant_auth_serving,
+    .shutdown = tenant_auth_shutdown,
+    .stop = tenant_auth_stop,
+};

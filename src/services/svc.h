@@ -23,6 +23,7 @@
 
 struct db_pool;
 struct health;
+struct tenant_auth;
 
 /* What services may use. Owned by the server; services read it and keep
  * their own state in the fields named for them. */
@@ -32,8 +33,9 @@ typedef struct svc_env {
     rpc_server *rpc;       /* borrowed: method table, call statistics */
     struct db_pool *pool;  /* borrowed; NULL without a database */
     uint64_t started_at_ms;
-    list_node entries;      /* compiled table entries (svc_table.c), owned */
-    struct health *health;  /* owned by the Health service */
+    list_node entries;               /* compiled table entries (svc_table.c), owned */
+    struct health *health;           /* owned by the Health service */
+    struct tenant_auth *tenant_auth; /* owned by Admin; NULL unless --tenant-auth=peer */
 } svc_env;
 
 struct svc_service {

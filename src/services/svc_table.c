@@ -24,9 +24,9 @@ struct svc_cstmt {
 };
 
 struct svc_entry {
-    list_node link;     /* in env->entries */
+    list_node link;      /* in env->entries */
     const svc_method *m; /* borrowed, static */
-    svc_env *env;       /* borrowed */
+    svc_env *env;        /* borrowed */
     const ProtobufCMethodDescriptor *md;
     char *path; /* owned: "/pkg.Service/Method", for logs and page tokens */
     uint32_t page_hash;
@@ -45,6 +45,7 @@ struct svc_entry {
 struct pending {
     rpc_call *call;
     svc_entry *e;
+    const ProtobufCMessage *req; /* in the call's arena */
     svc_page_args page;
 };
 
@@ -124,9 +125,8 @@ static int compile_rules(svc_entry *e, char *err, size_t errlen)
 static const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDescriptor *d,
                                                 const char *name, int kind, bool repeated)
 {
-    const ProtobufCFieldDescriptor *f = name != NULL
-                                            ? protobuf_c_message_descriptor_get_field_by_name(d, name)
-                                            : NULL;
+    const ProtobufCFieldDescriptor *f =
+        name != NULL ? protobuf_c_message_descriptor_get_field_by_name(d, name) : NULL;
 
     if (f == NULL || svc_field_repeated(f) != repeated ||
         (kind >= 0 && svc_field_kind(f) != (enum svc_kind)kind))
@@ -155,8 +155,8 @@ static int compile_reply(svc_entry *e, char *err, size_t errlen)
             last->row = e->reply_field->descriptor;
         break;
     case SVC_COUNT:
-        e->reply_field = m->field ? protobuf_c_message_descriptor_get_field_by_name(out, m->field)
-                                  : NULL;
+        e->reply_field =
+            m->field ? protobuf_c_message_descriptor_get_field_by_name(out, m->field) : NULL;
         k = e->reply_field ? svc_field_kind(e->reply_field) : SVC_K_MESSAGE;
         if (k != SVC_K_INT && k != SVC_K_UINT && k != SVC_K_BOOL) {
             snprintf(err, errlen, "%s has no integer or bool field \"%s\"", out->name,
@@ -354,7 +354,8 @@ static void map_failed(rpc_call *call, const svc_entry *e, int rv, const char *e
         return;
     }
     log_error("%s: %s", e->path, err);
-    rpc_call_finish(call, RPC_INTERNAL, "the database's answer does not fit the reply (see the log)");
+    rpc_call_finish(call, RPC_INTERNAL,
+                    "the database's answer does not fit the reply (see the log)");
 }
 
 ProtobufCMessage *svc_entry_row(rpc_call *call, svc_entry *e, int i, const db_txn *t, int row)
@@ -405,8 +406,8 @@ static bool next_token(rpc_call *call, svc_entry *e, const db_txn *t, int row,
 
     for (unsigned k = 0; k < e->nkeys; k++)
         keys[k] = db_result_text(r, row, svc_map_column(map, e->m->keys[k]), NULL);
-    token = svc_page_token(rpc_call_arena(call), rpc_call_tenant(call), e->page_hash, keys,
-                           e->nkeys);
+    token =
+        svc_page_token(rpc_call_arena(call), rpc_call_tenant(call), e->page_hash, keys, e->nkeys);
     if (token == NULL) {
         svc_oom(call);
         return false;
@@ -471,8 +472,11 @@ static void on_done(db_txn *t, void *data)
 {
     struct pending *p = data;
 
-    if (!svc_entry_failed(p->call, p->e, t))
-        reply(p, t);
+    if (svc_entry_failed(p->call, p->e, t))
+        return;
+    if (p->e->m->committed != NULL)
+        p->e->m->committed(p->e->env, p->req, t);
+    reply(p, t);
 }
 
 /* page_size and page_token of a PAGE request. */
@@ -485,8 +489,7 @@ static bool page_args(rpc_call *call, const svc_entry *e, const ProtobufCMessage
     int rv;
 
     if (size < 0 || size > max) {
-        svc_invalid(call, "page_size", "must be between 0 (default %d) and %d", (int)def,
-                    (int)max);
+        svc_invalid(call, "page_size", "must be between 0 (default %d) and %d", (int)def, (int)max);
         return false;
     }
     out->size = size ? size : def;
@@ -521,6 +524,7 @@ static void on_call(rpc_call *call, const ProtobufCMessage *req, void *data)
     }
     p->call = call;
     p->e = e;
+    p->req = req;
     if (e->m->reply == SVC_PAGE && !page_args(call, e, req, &p->page))
         return;
     t = svc_txn_new(call, e->env);

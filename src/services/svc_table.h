@@ -107,6 +107,10 @@ typedef struct svc_method {
     const char *not_found;
     const svc_error *errors;
     const svc_violation *violations; /* before .errors */
+    /* Runs after the transaction committed, before the reply is sent: for
+     * state the server keeps beside the database (a cache that must not
+     * answer from before the change once the caller has its answer). */
+    void (*committed)(svc_env *env, const ProtobufCMessage *req, const db_txn *t);
     rpc_handler_fn handler;
 } svc_method;
 

@@ -13,7 +13,7 @@
 
 #include "config.h"
 
-enum key_type { KEY_STR, KEY_U32, KEY_U64, KEY_MODE, KEY_BOOL, KEY_LEVEL };
+enum key_type { KEY_STR, KEY_U32, KEY_U64, KEY_MODE, KEY_BOOL, KEY_LEVEL, KEY_TENANT_AUTH };
 
 struct cfg_key {
     const char *flag; /* without "--"; the env name is derived from it */
@@ -56,6 +56,10 @@ static const struct cfg_key keys[] = {
      "Unix socket of the Prometheus text endpoint, instead of --metrics-listen"},
     {"metrics-socket-mode", KEY_MODE, F(metrics_socket_mode), 0, 0777, "OCTAL",
      "permissions of the metrics socket: who may read the metrics"},
+    {"tenant-auth", KEY_TENANT_AUTH, F(tenant_auth), 0, 0, "MODE",
+     "none (any peer may name any tenant) or peer (only tenants granted to its uid or gid)"},
+    {"tenant-grants-refresh-ms", KEY_U64, F(tenant_grants_refresh_ms), 100, DAY_MS, "MS",
+     "how often --tenant-auth=peer rereads the grants that other servers changed"},
     {"enable-test-service", KEY_BOOL, F(enable_test_service), 0, 0, NULL, NULL},
     {"database-url", KEY_STR, F(database_url), 0, 0, "DSN",
      "libpq conninfo or URI (also DATABASE_URL); without it no pool runs"},
@@ -87,11 +91,21 @@ static const struct cfg_key keys[] = {
 /* What SIGHUP may change in a running server (cfg_reload); everything else
  * takes a restart (README: "Operating arbiterd"). */
 static const char *const reloadable[] = {
-    "log-level",          "pool-min",          "pool-max",
-    "pool-queue",         "pipeline-depth",    "acquire-timeout-ms",
-    "idle-timeout-ms",    "max-lifetime-ms",   "statement-timeout-ms",
-    "shutdown-timeout-ms", "max-connections",  "idle-connection-timeout-ms",
-    "write-timeout-ms",   "max-connection-memory", "max-memory",
+    "log-level",
+    "pool-min",
+    "pool-max",
+    "pool-queue",
+    "pipeline-depth",
+    "acquire-timeout-ms",
+    "idle-timeout-ms",
+    "max-lifetime-ms",
+    "statement-timeout-ms",
+    "shutdown-timeout-ms",
+    "max-connections",
+    "idle-connection-timeout-ms",
+    "write-timeout-ms",
+    "max-connection-memory",
+    "max-memory",
     "max-concurrent-streams",
 };
 
@@ -110,6 +124,8 @@ void cfg_defaults(struct cfg *c)
     c->max_connection_memory = 128ull << 20;
     c->max_memory = 1ull << 30;
     c->log_level = LOG_INFO;
+    c->tenant_auth = CFG_TENANT_AUTH_NONE;
+    c->tenant_grants_refresh_ms = 5000;
     c->pool_min = 2;
     c->pool_max = 10;
     c->pool_queue = 1024;
@@ -120,6 +136,22 @@ void cfg_defaults(struct cfg *c)
     c->statement_timeout_ms = 30000;
     c->migrations_dir = ARBITER_MIGRATIONS_DIR;
     c->app_role = "arbiter_app";
+}
+
+int cfg_tenant_auth_parse(const char *s, enum cfg_tenant_auth *out)
+{
+    if (strcmp(s, "none") == 0)
+        *out = CFG_TENANT_AUTH_NONE;
+    else if (strcmp(s, "peer") == 0)
+        *out = CFG_TENANT_AUTH_PEER;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+const char *cfg_tenant_auth_name(enum cfg_tenant_auth mode)
+{
+    return mode == CFG_TENANT_AUTH_PEER ? "peer" : "none";
 }
 
 int cfg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -272,6 +304,11 @@ static int set_key(struct cfg *c, const struct cfg_key *k, const char *origin, c
         if (log_level_parse(val, (enum log_level *)(void *)field) < 0)
             return errf(err, errlen, "%s: '%s' is not a log level (error, warn, info, debug)",
                         origin, val);
+        return 0;
+    case KEY_TENANT_AUTH:
+        if (cfg_tenant_auth_parse(val, (enum cfg_tenant_auth *)(void *)field) < 0)
+            return errf(err, errlen, "%s: '%s' is not a tenant auth mode (none, peer)", origin,
+                        val);
         return 0;
     }
     return errf(err, errlen, "%s: unsupported key type", origin);
@@ -569,6 +606,8 @@ static size_t key_size(const struct cfg_key *k)
         return sizeof(unsigned);
     case KEY_BOOL:
         return sizeof(bool);
+    case KEY_TENANT_AUTH:
+        return sizeof(enum cfg_tenant_auth);
     default:
         return sizeof(enum log_level);
     }
@@ -640,6 +679,10 @@ static void default_text(const struct cfg *d, const struct cfg_key *k, char *out
         break;
     case KEY_LEVEL:
         snprintf(out, n, "%s", log_level_name(*(const enum log_level *)(const void *)field));
+        break;
+    case KEY_TENANT_AUTH:
+        snprintf(out, n, "%s",
+                 cfg_tenant_auth_name(*(const enum cfg_tenant_auth *)(const void *)field));
         break;
     }
 }

@@ -11,26 +11,34 @@
 
 #include "util/log.h"
 
+/* --tenant-auth: who may name a tenant in x-tenant-id. */
+enum cfg_tenant_auth {
+    CFG_TENANT_AUTH_NONE = 0, /* any peer that can open the socket, any tenant */
+    CFG_TENANT_AUTH_PEER,     /* only tenants granted to the peer's uid or gid */
+};
+
 struct cfg {
     const char *config_path; /* --config FILE, ARBITER_CONFIG; NULL = none */
     char *config_text;       /* owned: the file's text, which string settings point into */
 
     /* server */
-    const char *socket_path;         /* --socket, ARBITER_SOCKET; default "./arbiterd.sock" */
-    unsigned socket_mode;            /* --socket-mode, octal, default 0660 */
-    uint32_t max_message_bytes;      /* --max-message-bytes, default 4 MiB */
-    uint32_t max_concurrent_streams; /* --max-concurrent-streams, default 256 */
-    uint64_t shutdown_timeout_ms;    /* --shutdown-timeout-ms, default 10000 */
-    uint32_t max_connections;        /* --max-connections, default 1024 */
+    const char *socket_path;             /* --socket, ARBITER_SOCKET; default "./arbiterd.sock" */
+    unsigned socket_mode;                /* --socket-mode, octal, default 0660 */
+    uint32_t max_message_bytes;          /* --max-message-bytes, default 4 MiB */
+    uint32_t max_concurrent_streams;     /* --max-concurrent-streams, default 256 */
+    uint64_t shutdown_timeout_ms;        /* --shutdown-timeout-ms, default 10000 */
+    uint32_t max_connections;            /* --max-connections, default 1024 */
     uint64_t idle_connection_timeout_ms; /* --idle-connection-timeout-ms, default 300000 */
-    uint64_t write_timeout_ms;       /* --write-timeout-ms, default 30000 */
-    uint64_t max_connection_memory;  /* --max-connection-memory, default 128 MiB */
-    uint64_t max_memory;             /* --max-memory, default 1 GiB */
-    enum log_level log_level;        /* --log-level, default info */
-    const char *metrics_listen;      /* --metrics-listen HOST:PORT, NULL = off */
-    const char *metrics_socket;      /* --metrics-socket PATH, NULL = off */
-    unsigned metrics_socket_mode;    /* --metrics-socket-mode, octal, default 0600 */
-    bool enable_test_service;        /* --enable-test-service (undocumented) */
+    uint64_t write_timeout_ms;           /* --write-timeout-ms, default 30000 */
+    uint64_t max_connection_memory;      /* --max-connection-memory, default 128 MiB */
+    uint64_t max_memory;                 /* --max-memory, default 1 GiB */
+    enum log_level log_level;            /* --log-level, default info */
+    const char *metrics_listen;          /* --metrics-listen HOST:PORT, NULL = off */
+    const char *metrics_socket;          /* --metrics-socket PATH, NULL = off */
+    unsigned metrics_socket_mode;        /* --metrics-socket-mode, octal, default 0600 */
+    enum cfg_tenant_auth tenant_auth;    /* --tenant-auth none|peer, default none */
+    uint64_t tenant_grants_refresh_ms;   /* --tenant-grants-refresh-ms, default 5000 */
+    bool enable_test_service;            /* --enable-test-service (undocumented) */
 
     /* database */
     const char *database_url;      /* --database-url, ARBITER_DATABASE_URL, DATABASE_URL */
@@ -59,6 +67,10 @@ enum cfg_command {
     CFG_CMD_HELP,      /* --help anywhere: print cfg_usage() and exit 0 */
     CFG_CMD_VERSION,   /* --version anywhere: print the version and exit 0 */
 };
+
+/* "none" / "peer" ↔ the mode. Parse returns 0 or -EINVAL. */
+int cfg_tenant_auth_parse(const char *s, enum cfg_tenant_auth *out);
+const char *cfg_tenant_auth_name(enum cfg_tenant_auth mode);
 
 /* Fills |c| with the documented defaults. */
 void cfg_defaults(struct cfg *c);

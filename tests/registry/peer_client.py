@@ -19,6 +19,9 @@ calls = [
     ("CreateTenant", lambda: admin.CreateTenant(admin_pb2.CreateTenantRequest(id="peer-made"))),
     ("GetTenant", lambda: admin.GetTenant(admin_pb2.GetTenantRequest(id=tenant))),
     ("ListTenants", lambda: admin.ListTenants(admin_pb2.ListTenantsRequest())),
+    ("GrantTenant", lambda: admin.GrantTenant(admin_pb2.GrantTenantRequest(tenant_id=tenant))),
+    ("RevokeTenant", lambda: admin.RevokeTenant(admin_pb2.RevokeTenantRequest(tenant_id=tenant))),
+    ("ListTenantGrants", lambda: admin.ListTenantGrants(admin_pb2.ListTenantGrantsRequest())),
     ("RegisterAgent", lambda: reg.RegisterAgent(ar.RegisterAgentRequest(
         agent=ar.Agent(name="from-peer")), metadata=md)),
     ("ListAgents", lambda: reg.ListAgents(ar.ListAgentsRequest(), metadata=md)),

@@ -51,7 +51,8 @@ class PeerUid(RegistryCase):
                            env={"ARBITER_PY_STUBS": stubs, "PATH": "/usr/bin:/bin"})
         self.assertEqual(p.returncode, 0, p.stderr)
         got = {line.split()[0]: line.split()[1] for line in p.stdout.splitlines()}
-        for m in ("GetServerInfo", "GetPoolStats", "CreateTenant", "GetTenant", "ListTenants"):
+        for m in ("GetServerInfo", "GetPoolStats", "CreateTenant", "GetTenant", "ListTenants",
+                  "GrantTenant", "RevokeTenant", "ListTenantGrants"):
             self.assertEqual(got.get(m), "PERMISSION_DENIED", p.stdout)
         self.assertEqual(got.get("RegisterAgent"), "OK", p.stdout)
         self.assertEqual(got.get("ListAgents"), "OK", p.stdout)
