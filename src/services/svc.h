@@ -34,6 +34,7 @@ typedef struct svc_env {
     uint64_t started_at_ms;
     list_node entries;      /* compiled table entries (svc_table.c), owned */
     struct health *health;  /* owned by the Health service */
+    char *vector_impl;      /* owned by KnowledgeGraph: the database's vector functions, or NULL */
 } svc_env;
 
 struct svc_service {
