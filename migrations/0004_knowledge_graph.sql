@@ -221,9 +221,8 @@ CREATE TABLE kg_search_log (
     result_count  integer NOT NULL,
     nodes_visited bigint NOT NULL,
     duration_ms   double precision NOT NULL,
-    vector_ms     double precision,
-    text_ms       double precision,
-    graph_ms      double precision,
+    seeds_ms      double precision, -- the vector and text lists (VECTOR, HYBRID)
+    graph_ms      double precision, -- the walks (TRAVERSE, FIND_PATH, HYBRID)
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id)
 );
@@ -403,6 +402,13 @@ END
 $$;
 
 -- ---- traversal ----------------------------------------------------------
+
+-- One step of a walk as kg_walk answers it (HybridSearch keeps them in an
+-- array between its statements).
+CREATE TYPE kg_walk_step AS (
+    seed uuid, id uuid, hop integer, confidence float8, strength float8, path uuid[],
+    relationship_path text[], visited bigint
+);
 
 -- Walks out of every seed, level by level, up to max_hops: along outgoing
 -- edges and bidirectional edges both ways, of the given types (all when
@@ -612,21 +618,23 @@ BEGIN
     END IF;
     SELECT count(*) INTO visited FROM kg_entities AS e WHERE e.dims = n;
     ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
-    INSERT INTO kg_search_log (search_type, result_count, nodes_visited, duration_ms, vector_ms)
+    INSERT INTO kg_search_log (search_type, result_count, nodes_visited, duration_ms, seeds_ms)
     VALUES ('VECTOR', found_rows, visited, ms, ms);
 END
 $$;
 
 -- HybridSearch (the formula is documented in knowledge_graph.proto):
 -- 1. seeds: the vector top-k and the text top-k (ts_rank_cd over the
---    tsvector of name and content, websearch syntax), fused by Reciprocal
---    Rank Fusion, seed score = sum of 1 / (60 + rank) over both lists;
+--    tsvector of name and content, websearch syntax), both from one pass
+--    over the tenant's rows, fused by Reciprocal Rank Fusion, seed score =
+--    sum of 1 / (60 + rank) over both lists;
 -- 2. every seed walks up to hops (kg_walk, min_confidence pruning), and a
 --    reached entity scores seed score * cumulative confidence * cumulative
 --    strength / (hop + 1);
 -- 3. each entity once, with its best score; the filters (types,
 --    min_confidence on the entity) apply to seeds and answers, while walks
---    pass through any entity.
+--    pass through any entity. The vector and text scores of the answers are
+--    computed for the k answers only.
 CREATE FUNCTION kg_hybrid_search(q real[], query_text text, k integer, hops integer,
                                  types text[], min_confidence float8, with_embedding boolean)
 RETURNS TABLE (id uuid, entity_type text, name text, content text, embedding real[],
@@ -640,50 +648,52 @@ AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
     t1 timestamptz;
-    t2 timestamptz;
     n integer := cardinality(q);
     tsq tsquery;
-    qn real[];
-    v_ids uuid[] := '{}';
-    t_ids uuid[] := '{}';
+    v_ids uuid[];
+    t_ids uuid[];
+    seed_ids uuid[];
+    walked kg_walk_step[];
     found_rows integer;
-    visited bigint := 0;
+    n_visited bigint;
     ms double precision;
 BEGIN
     IF n = 0 AND btrim(COALESCE(query_text, '')) = '' THEN
         RAISE EXCEPTION 'give an embedding, a query_text or both'
             USING ERRCODE = '22023', CONSTRAINT = 'query_text';
     END IF;
-    IF n > 0 THEN
-        -- The normalised query from a materialized CTE is a flat value: a
-        -- plpgsql array variable is an expanded object, which every call
-        -- of arbiter_dot would flatten (copy) again, once per entity.
-        qn := arbiter_normalize(q); -- for the scores of the few answers
-        WITH qv AS MATERIALIZED (SELECT arbiter_normalize(q) AS v)
-        SELECT COALESCE(array_agg(s.id ORDER BY s.score DESC, s.id), '{}') INTO v_ids
-        FROM (SELECT e.id, arbiter_dot(e.embedding, qv.v) AS score
-              FROM kg_entities AS e, qv
-              WHERE e.dims = n AND (cardinality(types) = 0 OR e.entity_type = ANY (types))
-                AND e.confidence >= min_confidence
-              ORDER BY 2 DESC, e.id LIMIT k) AS s;
-        IF cardinality(v_ids) = 0 THEN
-            PERFORM kg_check_dims(n);
-        END IF;
-        SELECT visited + count(*) INTO visited FROM kg_entities AS e WHERE e.dims = n;
-    END IF;
-    t1 := clock_timestamp();
     IF btrim(COALESCE(query_text, '')) <> '' THEN
         tsq := websearch_to_tsquery('english'::regconfig, query_text);
-        SELECT COALESCE(array_agg(s.id ORDER BY s.rank DESC, s.id), '{}'), visited + count(*)
-        INTO t_ids, visited
-        FROM (SELECT e.id, ts_rank_cd(e.search, tsq) AS rank
-              FROM kg_entities AS e
-              WHERE e.search @@ tsq
-                AND (cardinality(types) = 0 OR e.entity_type = ANY (types))
-                AND e.confidence >= min_confidence
-              ORDER BY 2 DESC, e.id LIMIT k) AS s;
     END IF;
-    t2 := clock_timestamp();
+    -- One pass over the tenant's rows for both lists. The normalised query
+    -- comes from a materialized CTE, a flat value: a plpgsql array variable
+    -- is an expanded object, which arbiter_dot would flatten once per row.
+    WITH qv AS MATERIALIZED (SELECT CASE WHEN n > 0 THEN arbiter_normalize(q) END AS v),
+    scan AS MATERIALIZED (
+        SELECT e.id, CASE WHEN e.dims = n THEN arbiter_dot(e.embedding, qv.v) END AS vs,
+               CASE WHEN e.search @@ tsq THEN ts_rank_cd(e.search, tsq) END AS ts
+        FROM kg_entities AS e, qv
+        WHERE (e.dims = n OR e.search @@ tsq)
+          AND (cardinality(types) = 0 OR e.entity_type = ANY (types))
+          AND e.confidence >= min_confidence)
+    SELECT COALESCE((SELECT array_agg(v.id ORDER BY v.vs DESC, v.id) FROM
+                     (SELECT * FROM scan WHERE vs IS NOT NULL ORDER BY vs DESC, id LIMIT k) AS v),
+                    '{}'),
+           COALESCE((SELECT array_agg(t.id ORDER BY t.ts DESC, t.id) FROM
+                     (SELECT * FROM scan WHERE ts IS NOT NULL ORDER BY ts DESC, id LIMIT k) AS t),
+                    '{}'),
+           (SELECT count(*) FROM scan)
+    INTO v_ids, t_ids, n_visited;
+    IF n > 0 AND cardinality(v_ids) = 0 THEN
+        PERFORM kg_check_dims(n);
+    END IF;
+    t1 := clock_timestamp();
+    seed_ids := ARRAY(SELECT DISTINCT u FROM unnest(v_ids || t_ids) AS u);
+    IF hops > 0 THEN
+        SELECT array_agg(w::kg_walk_step), n_visited + COALESCE(max(w.visited), 0)
+        INTO walked, n_visited
+        FROM kg_walk(seed_ids, hops, min_confidence, '{}') AS w;
+    END IF;
 
     RETURN QUERY
     WITH ranked AS (
@@ -695,11 +705,9 @@ BEGIN
                min(r.rank) FILTER (WHERE r.list = 'VECTOR') AS vrank,
                min(r.rank) FILTER (WHERE r.list = 'TEXT') AS trank
         FROM ranked AS r GROUP BY r.id),
-    walks AS MATERIALIZED (
+    walks AS (
         SELECT w.*, s.seed_score * w.confidence * w.strength / (w.hop + 1) AS graph_score
-        FROM kg_walk(ARRAY(SELECT s.id FROM seeds AS s), hops, min_confidence, '{}') AS w
-        JOIN seeds AS s ON s.id = w.seed
-        WHERE hops > 0),
+        FROM unnest(walked) AS w JOIN seeds AS s ON s.id = w.seed),
     best_walk AS (
         SELECT DISTINCT ON (w.id) w.id, w.graph_score, w.hop, w.seed, w.path
         FROM walks AS w ORDER BY w.id, w.graph_score DESC, w.hop, w.seed),
@@ -710,30 +718,36 @@ BEGIN
                s.id IS NOT NULL AND s.seed_score >= COALESCE(g.graph_score, 0) AS as_seed,
                CASE WHEN s.trank IS NULL OR s.vrank <= s.trank THEN 'VECTOR' ELSE 'TEXT' END AS list,
                g.hop, g.seed, g.path
-        FROM seeds AS s FULL JOIN best_walk AS g ON g.id = s.id)
+        FROM seeds AS s FULL JOIN best_walk AS g ON g.id = s.id),
+    best AS (
+        SELECT h.*, e.tenant_id
+        FROM hits AS h JOIN kg_entities AS e ON e.id = h.id
+        WHERE (cardinality(types) = 0 OR e.entity_type = ANY (types))
+          AND e.confidence >= min_confidence
+        ORDER BY h.score DESC, CASE WHEN h.as_seed THEN 0 ELSE h.hop END, h.id
+        LIMIT k)
     SELECT e.id, e.entity_type, e.name, e.content,
            CASE WHEN with_embedding THEN e.embedding END, e.confidence, e.attributes::text,
-           e.ref_id, e.created_at, e.updated_at, h.score,
-           CASE WHEN n > 0 AND e.dims = n THEN arbiter_dot(e.embedding, qn) ELSE 0 END,
+           e.ref_id, e.created_at, e.updated_at, b.score,
+           CASE WHEN e.dims = n THEN arbiter_dot(e.embedding, qv.v) ELSE 0 END,
            CASE WHEN tsq IS NOT NULL THEN ts_rank_cd(e.search, tsq)::float8 ELSE 0 END,
-           h.graph_score,
-           CASE WHEN h.as_seed THEN h.list ELSE 'GRAPH' END,
-           CASE WHEN h.as_seed THEN 0 ELSE h.hop END,
-           CASE WHEN h.as_seed THEN NULL ELSE h.seed END,
-           CASE WHEN h.as_seed THEN ARRAY[e.id] ELSE h.path END
-    FROM hits AS h JOIN kg_entities AS e ON e.id = h.id
-    WHERE (cardinality(types) = 0 OR e.entity_type = ANY (types))
-      AND e.confidence >= min_confidence
-    ORDER BY h.score DESC, CASE WHEN h.as_seed THEN 0 ELSE h.hop END, e.id
-    LIMIT k;
+           b.graph_score,
+           CASE WHEN b.as_seed THEN b.list ELSE 'GRAPH' END,
+           CASE WHEN b.as_seed THEN 0 ELSE b.hop END,
+           CASE WHEN b.as_seed THEN NULL ELSE b.seed END,
+           CASE WHEN b.as_seed THEN ARRAY[e.id] ELSE b.path END
+    FROM best AS b
+    JOIN kg_entities AS e ON e.tenant_id = b.tenant_id AND e.id = b.id
+    CROSS JOIN (SELECT CASE WHEN n > 0 THEN arbiter_normalize(q) END AS v) AS qv
+    ORDER BY b.score DESC, CASE WHEN b.as_seed THEN 0 ELSE b.hop END, e.id;
     GET DIAGNOSTICS found_rows = ROW_COUNT;
     ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
     INSERT INTO kg_search_log (search_type, query_hash, result_count, nodes_visited, duration_ms,
-                               vector_ms, text_ms, graph_ms)
+                               seeds_ms, graph_ms)
     VALUES ('HYBRID',
             CASE WHEN tsq IS NOT NULL THEN encode(sha256(convert_to(query_text, 'UTF8')), 'hex') END,
-            found_rows, visited, ms, extract(epoch FROM t1 - t0) * 1000,
-            extract(epoch FROM t2 - t1) * 1000, extract(epoch FROM clock_timestamp() - t2) * 1000);
+            found_rows, n_visited, ms, extract(epoch FROM t1 - t0) * 1000,
+            extract(epoch FROM clock_timestamp() - t1) * 1000);
 END
 $$;
 
