@@ -196,17 +196,21 @@ CREATE TABLE kg_relationships (
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    -- Also the index of outgoing edges (tenant_id, source_id) for traversal.
-    UNIQUE (tenant_id, source_id, target_id, relationship_type),
+    -- Also the index of outgoing edges for the walks: with confidence and
+    -- strength included, a lookup is an index-only scan.
+    UNIQUE (tenant_id, source_id, target_id, relationship_type) INCLUDE (confidence, strength),
     CONSTRAINT "relationship.target_id" CHECK (source_id <> target_id),
     -- Both ends in the caller's tenant: a relationship can never cross.
     FOREIGN KEY (tenant_id, source_id) REFERENCES kg_entities (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, target_id) REFERENCES kg_entities (tenant_id, id) ON DELETE CASCADE
 );
 
--- Incoming edges: traversal of bidirectional edges backwards, and the
--- cascading delete of a target.
+-- Incoming edges, for the cascading delete of a target; and the walks'
+-- own index of bidirectional edges backwards (index-only, without the
+-- one-way edges that the lookup would otherwise read and drop).
 CREATE INDEX kg_relationships_target_idx ON kg_relationships (tenant_id, target_id);
+CREATE INDEX kg_relationships_backwards_idx ON kg_relationships (tenant_id, target_id)
+    INCLUDE (source_id, relationship_type, confidence, strength) WHERE bidirectional;
 
 -- ---- the search log -------------------------------------------------------
 

@@ -33,6 +33,7 @@
 
 #define MAX_DIMS 2000
 #define MAX_BATCH 1000
+#define TEXT_MAX (64u << 20) /* one bound parameter's text; requests are smaller */
 
 /* One Entity from kg_entities, without its embedding. */
 #define ENTITY_COLS                                                                                \
@@ -125,8 +126,10 @@ struct batch {
     const svc_entry *entry;
 };
 
-/* $1: the entities as JSON, embeddings left out (shallow copies). */
-static bool bind_entities(rpc_call *call, db_txn *t, const Arbiter__V1__UpsertEntitiesRequest *req)
+/* $1: the entities as JSON, embeddings left out (shallow copies). Returns
+ * 0, -EINVAL for a value without a JSON form (a Timestamp out of range) or
+ * -ENOMEM. */
+static int bind_entities(rpc_call *call, db_txn *t, const Arbiter__V1__UpsertEntitiesRequest *req)
 {
     Arbiter__V1__UpsertEntitiesRequest bare = *req;
     Arbiter__V1__Entity *items = svc_alloc_array(call, req->n_entities, sizeof(*items));
@@ -135,10 +138,10 @@ static bool bind_entities(rpc_call *call, db_txn *t, const Arbiter__V1__UpsertEn
     strbuf b;
     char *json;
     size_t len;
-    bool ok;
+    bool ok, failed;
 
     if (req->n_entities > 0 && (!items || !ptrs))
-        return false;
+        return -ENOMEM;
     for (size_t i = 0; i < req->n_entities; i++) {
         items[i] = *req->entities[i];
         items[i].n_embedding = 0;
@@ -146,15 +149,16 @@ static bool bind_entities(rpc_call *call, db_txn *t, const Arbiter__V1__UpsertEn
         ptrs[i] = &items[i];
     }
     bare.entities = ptrs;
-    strbuf_init(&b, SIZE_MAX, mem);
+    strbuf_init(&b, TEXT_MAX, mem);
     ok = svc_json_write_field(&b, &bare.base,
                               protobuf_c_message_descriptor_get_field_by_name(
                                   &arbiter__v1__upsert_entities_request__descriptor, "entities"));
+    failed = b.failed;
     json = strbuf_take(&b, &len);
     if (ok && json)
         db_param_textn(t, json, len);
     alloc_free(mem, json);
-    return ok && json;
+    return ok && json ? 0 : !failed && json ? -EINVAL : -ENOMEM;
 }
 
 /* $2: every embedding value, little-endian float32, one entity after the
@@ -172,7 +176,7 @@ static bool bind_embeddings(rpc_call *call, db_txn *t,
     bytes = rpc_call_alloc(call, total * 4 + 1);
     if (!bytes)
         return false;
-    strbuf_init(&dims, SIZE_MAX, rpc_call_arena(call)->mem);
+    strbuf_init(&dims, TEXT_MAX, rpc_call_arena(call)->mem);
     strbuf_putc(&dims, '{');
     for (size_t i = 0; i < req->n_entities; i++) {
         const Arbiter__V1__Entity *e = req->entities[i];
@@ -217,6 +221,7 @@ static void upsert_entities(rpc_call *call, const ProtobufCMessage *msg, void *d
     const Arbiter__V1__UpsertEntitiesRequest *req = (const void *)msg;
     struct batch *b = rpc_call_alloc(call, sizeof(*b));
     db_txn *t;
+    int rv;
 
     if (!b) {
         svc_oom(call);
@@ -228,11 +233,15 @@ static void upsert_entities(rpc_call *call, const ProtobufCMessage *msg, void *d
     if (!t)
         return;
     db_txn_stmt(t, &upsert_packed);
-    if (!bind_entities(call, t, req) || !bind_embeddings(call, t, req)) {
+    rv = bind_entities(call, t, req);
+    if (rv == 0 && !bind_embeddings(call, t, req))
+        rv = -ENOMEM;
+    if (rv == -EINVAL)
+        svc_invalid(call, "entities", "has no valid value");
+    else if (rv < 0)
         svc_oom(call);
-        return;
-    }
-    db_txn_run(t, on_upserted, b);
+    else
+        db_txn_run(t, on_upserted, b);
 }
 
 static const svc_method methods[] = {

@@ -150,6 +150,13 @@ class Entities(KgCase):
         self.assertCode(Code.INVALID_ARGUMENT, "UpsertEntities", kg.UpsertEntitiesRequest(
             entities=[kg.Entity(entity_type=E, name="n%d" % i) for i in range(1001)]), t,
             "entities")
+        # a value without a text form (a Timestamp beyond year 9999)
+        from google.protobuf import timestamp_pb2
+        far = timestamp_pb2.Timestamp(seconds=400000000000)
+        self.assertCode(Code.INVALID_ARGUMENT, "UpsertEntities", kg.UpsertEntitiesRequest(
+            entities=[kg.Entity(entity_type=E, name="late", created_at=far)]), t, "entities")
+        self.assertCode(Code.INVALID_ARGUMENT, "UpsertEntity", kg.UpsertEntityRequest(
+            entity=kg.Entity(entity_type=E, name="late", created_at=far)), t, "entity")
         # two ids for one (type, name): the whole batch fails
         self.assertCode(Code.ALREADY_EXISTS, "UpsertEntities", kg.UpsertEntitiesRequest(
             entities=[kg.Entity(entity_type=E, name="fresh"),
