@@ -735,12 +735,17 @@ BEGIN
                CASE WHEN s.trank IS NULL OR s.vrank <= s.trank THEN 'VECTOR' ELSE 'TEXT' END AS list,
                g.hop, g.seed, g.path
         FROM seeds AS s FULL JOIN best_walk AS g ON g.id = s.id),
+    -- best first, then the entity's filters, until k pass: the ordered
+    -- hits drive the lookups, so a few hundred reached entities cost k
+    -- lookups and not one each
     best AS (
-        SELECT h.*, e.tenant_id
-        FROM hits AS h JOIN kg_entities AS e ON e.id = h.id
-        WHERE (cardinality(types) = 0 OR e.entity_type = ANY (types))
-          AND e.confidence >= min_confidence
-        ORDER BY h.score DESC, CASE WHEN h.as_seed THEN 0 ELSE h.hop END, h.id
+        SELECT h.*, f.tenant_id
+        FROM (SELECT * FROM hits ORDER BY score DESC, CASE WHEN as_seed THEN 0 ELSE hop END, id
+              OFFSET 0) AS h
+        CROSS JOIN LATERAL (
+            SELECT e.tenant_id FROM kg_entities AS e
+            WHERE e.id = h.id AND (cardinality(types) = 0 OR e.entity_type = ANY (types))
+              AND e.confidence >= min_confidence) AS f
         LIMIT k)
     SELECT e.id, e.entity_type, e.name, e.content,
            CASE WHEN with_embedding THEN e.embedding END, e.confidence, e.attributes::text,

@@ -21,6 +21,10 @@ CREATE FUNCTION arbiter_vector_unpack(bytea) RETURNS real[]
 AS 'MODULE_PATHNAME', 'arbiter_vector_unpack'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
 
+CREATE FUNCTION arbiter_vector_source() RETURNS text
+AS 'MODULE_PATHNAME', 'arbiter_vector_source'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 -- Which implementation serves the functions above; the plain-SQL fallback
 -- of migrations/0004_knowledge_graph.sql defines the same function.
 CREATE FUNCTION arbiter_vector_impl() RETURNS text

@@ -7,6 +7,7 @@
  *   arbiter_norm(real[]) float8                     |a|
  *   arbiter_normalize(real[]) real[]                a / |a|
  *   arbiter_vector_unpack(bytea) real[]             little-endian float32s as a vector
+ *   arbiter_vector_source() text                    SHA-256 of the source it was built from
  *
  * Every function is IMMUTABLE STRICT PARALLEL SAFE and refuses, with a
  * data-exception SQLSTATE, what is not a vector: an array that is empty or
@@ -30,8 +31,11 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
+
+#include "arbiter_vector_source.h" /* ARBITER_VECTOR_SOURCE, made by meson.build */
 
 PG_MODULE_MAGIC;
 
@@ -186,4 +190,12 @@ Datum arbiter_vector_unpack(PG_FUNCTION_ARGS)
         memcpy(&y[i], &bits, sizeof(bits));
     }
     PG_RETURN_ARRAYTYPE_P(out);
+}
+
+/* Which source this module was built from (meson passes its SHA-256): the
+ * tests refuse to test an installed module built from other code. */
+PG_FUNCTION_INFO_V1(arbiter_vector_source);
+Datum arbiter_vector_source(PG_FUNCTION_ARGS)
+{
+    PG_RETURN_TEXT_P(cstring_to_text(ARBITER_VECTOR_SOURCE));
 }

@@ -96,19 +96,21 @@ def sql_database():
 
 
 def extension_installed():
-    """Whether the main test database uses the C extension. When the built
-    module differs from the installed one, the tests would test stale code:
-    that fails instead of passing quietly."""
+    """Whether the main test database uses the C extension. An installed
+    module built from other source than this checkout's would test stale
+    code: that fails instead of passing quietly."""
     impl = psql("SELECT arbiter_vector_impl()")[1]
-    built = os.environ.get("ARBITER_VECTOR_SO")
-    if impl == EXTENSION and built and os.path.exists(built):
-        libdir = subprocess.run([os.path.join(PG_BIN, "pg_config"), "--pkglibdir"],
-                                capture_output=True, text=True).stdout.strip()
-        with open(built, "rb") as a, open(os.path.join(libdir, "arbiter_vector.so"), "rb") as b:
-            if hashlib.sha256(a.read()).digest() != hashlib.sha256(b.read()).digest():
-                raise AssertionError("the installed arbiter_vector.so is not the built one: "
-                                     "run ext/arbiter_vector/install.sh (as root)")
-    return impl == EXTENSION
+    if impl != EXTENSION:
+        return False
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "ext",
+                       "arbiter_vector", "arbiter_vector.c")
+    with open(src, "rb") as f:
+        want = hashlib.sha256(f.read()).hexdigest()
+    rc, got, _ = psql("SELECT arbiter_vector_source()", check=False)
+    if rc != 0 or got != want:
+        raise AssertionError("the arbiter_vector installed into PostgreSQL was not built from"
+                             " this source: build, then run ext/arbiter_vector/install.sh (root)")
+    return True
 
 
 # ---- numbers as PostgreSQL stores them ------------------------------------
