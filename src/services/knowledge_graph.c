@@ -2,9 +2,11 @@
  * traversal, shortest paths, exact vector search and hybrid search (issue
  * 10), as a method table over migrations/0004_knowledge_graph.sql.
  *
- * Everything is a table entry: the writes, the walks and the searches are
- * SQL functions of the migration (one statement each, so one round trip),
- * and their rows map to the reply by column name. Tenant scoping is the
+ * Every method but one is a table entry: the writes, the walks and the
+ * searches are SQL functions of the migration (one statement each, so one
+ * round trip), and their rows map to the reply by column name.
+ * UpsertEntities is hand-written only to bind the embeddings as bytes
+ * instead of text (see upsert_packed). Tenant scoping is the
  * database's alone (forced row-level security), so no statement names a
  * tenant. The searches log themselves (kg_search_log) and so are not
  * read-only.
@@ -101,8 +103,8 @@ static const char search_stats[] =
     " count(l.id) FILTER (WHERE l.duration_ms > 200) AS slow_count,"
     " COALESCE(avg(l.result_count), 0) AS avg_results,"
     " COALESCE(avg(l.nodes_visited), 0) AS avg_nodes_visited"
-    " FROM unnest('{VECTOR,HYBRID,TRAVERSE,FIND_PATH}'::text[]) WITH ORDINALITY AS t(search_type, "
-    "o)"
+    " FROM unnest('{VECTOR,HYBRID,TRAVERSE,FIND_PATH}'::text[])"
+    " WITH ORDINALITY AS t(search_type, o)"
     " LEFT JOIN kg_search_log AS l"
     " ON l.search_type = t.search_type AND l.created_at > now() - interval '7 days'"
     " GROUP BY t.search_type, t.o ORDER BY t.o";
