@@ -14,6 +14,7 @@ if [ ! -f build/build.ninja ]; then
     meson_setup build
 fi
 step var/log/build.ninja.log ninja -C build
+ext/arbiter_vector/install.sh build # the knowledge graph's vector functions (root only)
 
 data_dir=$root/var/pg
 # As root, PostgreSQL runs as an unprivileged user, which must be able to

@@ -7,11 +7,12 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # libprotobuf-dev ships google/protobuf/*.proto (timestamp, wrappers) that
-# proto/ imports; util-linux and mount give runuser, setsid and unshare.
+# proto/ imports; util-linux and mount give runuser, setsid and unshare;
+# postgresql-server-dev-15 builds the arbiter_vector extension.
 PACKAGES="build-essential pkg-config meson ninja-build git ca-certificates
   libuv1-dev libnghttp2-dev libpq-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   libjson-c-dev zlib1g-dev libssl-dev libcriterion-dev
-  postgresql-15 postgresql-client-15 postgresql-contrib
+  postgresql-15 postgresql-client-15 postgresql-contrib postgresql-server-dev-15
   python3 python3-grpcio python3-protobuf python3-h2 protobuf-compiler protobuf-compiler-grpc
   nghttp2-client valgrind clang libclang-rt-14-dev util-linux mount passwd"
 

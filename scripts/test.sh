@@ -17,6 +17,7 @@ setup() { # builddir, options...
 }
 
 setup build -Dwerror=true
+ext/arbiter_vector/install.sh build # the knowledge graph's vector functions (root only)
 status=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || status=1
 

@@ -12,8 +12,9 @@
 struct db_pool;
 
 /* Renders into a malloc'd buffer (the caller frees) and sets *|len|.
- * |pool| may be NULL. Returns NULL when out of memory. */
+ * |pool| may be NULL, and |vector_impl| (the database's vector functions,
+ * svc_env.vector_impl) NULL while unknown. Returns NULL when out of memory. */
 char *metrics_render(const struct rpc_stats *calls, double uptime_seconds,
-                     const struct db_pool *pool, size_t *len);
+                     const struct db_pool *pool, const char *vector_impl, size_t *len);
 
 #endif

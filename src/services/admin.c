@@ -122,6 +122,7 @@ static void get_server_info(rpc_call *call, const ProtobufCMessage *msg, void *d
     out.open_connections = (int32_t)st->open_connections;
     out.calls_in_flight = (int32_t)st->calls_in_flight;
     out.calls_total = (int64_t)st->calls_total;
+    out.vector_implementation = env->vector_impl ? env->vector_impl : (char *)"";
     for (int i = 0; i < RPC_STATUS_COUNT; i++) {
         arbiter__v1__status_count__init(&items[i]);
         items[i].code = i;

@@ -36,6 +36,7 @@ typedef struct svc_env {
     list_node entries;               /* compiled table entries (svc_table.c), owned */
     struct health *health;           /* owned by the Health service */
     struct tenant_auth *tenant_auth; /* owned by Admin; NULL unless --tenant-auth=peer */
+    char *vector_impl;               /* owned by KnowledgeGraph: the database's vector functions, or NULL */
 } svc_env;
 
 struct svc_service {

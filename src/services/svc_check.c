@@ -81,6 +81,8 @@ static bool fits(const svc_check *c, const ProtobufCFieldDescriptor *f)
         return rep && (c->item_max == 0 || k == SVC_K_STRING);
     case SVC_CHECK_ENUM:
         return !rep && k == SVC_K_ENUM;
+    case SVC_CHECK_VECTOR:
+        return rep && k == SVC_K_FLOAT;
     default:
         return false;
     }
@@ -239,6 +241,32 @@ static bool check_enum(struct verdict *call, const char *name, const ProtobufCMe
     return false;
 }
 
+/* An embedding is a direction: finite values, not all zero. */
+static bool check_vector(struct verdict *call, const char *name, const ProtobufCMessage *m,
+                         const ProtobufCFieldDescriptor *f, const svc_check *c)
+{
+    size_t n = *svc_field_count(m, f), size = svc_field_size(f);
+    const char *items = *(const char *const *)svc_field_ptr(m, f);
+    double sum = 0;
+
+    if (n == 0 && c->min == 0)
+        return true;
+    if (n == 0)
+        return refuse(call, name, "is required");
+    if (n > c->max)
+        return refuse(call, name, "must have 1 to %.0f values, got %zu", c->max, n);
+    for (size_t i = 0; i < n; i++) {
+        double v = number(f, items + i * size);
+
+        if (!isfinite(v))
+            return refuse(call, name, "value %zu is not a finite number", i);
+        sum += v * v;
+    }
+    if (sum == 0)
+        return refuse(call, name, "must not be a zero vector");
+    return true;
+}
+
 /* The leaf |f| of message |m|, called |name| in messages. */
 static bool check_leaf(struct verdict *call, const char *name, const ProtobufCMessage *m,
                        const ProtobufCFieldDescriptor *f, const svc_check *c)
@@ -274,6 +302,8 @@ static bool check_leaf(struct verdict *call, const char *name, const ProtobufCMe
         return check_json(call, name, s);
     case SVC_CHECK_ENUM:
         return check_enum(call, name, m, f, c);
+    case SVC_CHECK_VECTOR:
+        return check_vector(call, name, m, f, c);
     default:
         return true;
     }

@@ -30,6 +30,8 @@ enum svc_check_kind {
     SVC_CHECK_NAME,     /* string: 1..max of [A-Za-z0-9_.:-] (tenant ids and the like) */
     SVC_CHECK_JSON,     /* string: empty, or a JSON object */
     SVC_CHECK_ENUM,     /* enum: a value the enum defines; UNSPECIFIED passes when min == 0 */
+    SVC_CHECK_VECTOR,   /* repeated float: 1..max finite values, not all zero (an embedding);
+                           empty passes when min == 0 */
 };
 
 typedef struct svc_check {
@@ -50,6 +52,8 @@ typedef struct svc_check {
 #define SVC_JSON_OBJECT(f) {(f), SVC_CHECK_JSON, 0, 0, 0, 0}
 #define SVC_ENUM(f) {(f), SVC_CHECK_ENUM, 1, 0, 0, 0}
 #define SVC_ENUM_OPT(f) {(f), SVC_CHECK_ENUM, 0, 0, 0, 0}
+#define SVC_VECTOR(f, dims) {(f), SVC_CHECK_VECTOR, 1, (dims), 0, 0}
+#define SVC_VECTOR_OPT(f, dims) {(f), SVC_CHECK_VECTOR, 0, (dims), 0, 0}
 /* A NULL-terminated list in a table entry: .checks = SVC_CHECKS(...). */
 #define SVC_CHECKS(...) ((const svc_check[]){__VA_ARGS__, {0}})
 

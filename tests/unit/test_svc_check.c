@@ -112,6 +112,30 @@ Test(svc_check, required_messages_and_enums)
                  "one.color: 9 is not a Color"));
 }
 
+Test(svc_check, vectors_are_finite_not_zero_and_sized)
+{
+    float fs[3] = {0.5f, -2.0f, 0.0f};
+
+    cr_expect(eq(str, (char *)check((svc_check)SVC_VECTOR("one.fs", 3)), "one.fs: is required"));
+    cr_expect(eq(str, (char *)check((svc_check)SVC_VECTOR_OPT("one.fs", 3)), ""), "empty: none");
+    one.fs = fs;
+    one.n_fs = 3;
+    cr_expect(eq(str, (char *)check((svc_check)SVC_VECTOR("one.fs", 3)), ""));
+    cr_expect(eq(str, (char *)check((svc_check)SVC_VECTOR_OPT("one.fs", 2)),
+                 "one.fs: must have 1 to 2 values, got 3"));
+    fs[1] = 1.0f / 0.0f;
+    cr_expect(eq(str, (char *)check((svc_check)SVC_VECTOR("one.fs", 3)),
+                 "one.fs: value 1 is not a finite number"));
+    fs[1] = 0.0f / 0.0f;
+    cr_expect(eq(str, (char *)check((svc_check)SVC_VECTOR("one.fs", 3)),
+                 "one.fs: value 1 is not a finite number"));
+    fs[0] = fs[1] = 0.0f;
+    cr_expect(eq(str, (char *)check((svc_check)SVC_VECTOR_OPT("one.fs", 3)),
+                 "one.fs: must not be a zero vector"));
+    fs[2] = 1e-30f; /* tiny, but a direction: the squares are summed in double */
+    cr_expect(eq(str, (char *)check((svc_check)SVC_VECTOR("one.fs", 3)), ""));
+}
+
 Test(svc_check, inside_repeated_messages_the_index_is_named)
 {
     Arbiter__V1__TypesRow r0 = ARBITER__V1__TYPES_ROW__INIT, r1 = ARBITER__V1__TYPES_ROW__INIT;
@@ -129,7 +153,8 @@ Test(svc_check, rules_that_do_not_fit_fail_to_compile)
     static const svc_check bad[] = {
         SVC_LEN("one.i64", 1, 2), SVC_RANGE("one.s", 0, 1), SVC_ITEMS("one.s", 1, 0, 0),
         SVC_UUID("one.ss"),       SVC_ENUM("one.s"),        SVC_REQUIRED("one.i64"),
-        SVC_LEN("one.nope", 1, 2), SVC_ITEMS("one.is", 3, 1, 5),
+        SVC_LEN("one.nope", 1, 2), SVC_ITEMS("one.is", 3, 1, 5), SVC_VECTOR("one.is", 3),
+        SVC_VECTOR("one.f", 3),
     };
     svc_rule r;
 
