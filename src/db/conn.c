@@ -135,32 +135,38 @@ static void on_notice(void *arg, const char *message)
               message);
 }
 
-/* Starts libpq's non-blocking connect. |target| (may be NULL) replaces the
- * conninfo's host list with resolved addresses, so libpq never does a
- * blocking host name lookup. Returns 0 or -ECONNREFUSED (the connection
- * is then still registered: the caller closes it). */
-static int conn_begin(db_conn *c, const struct db_hosts_target *target)
+PGconn *db_connect_start(const char *conninfo, const char *application_name,
+                         const struct db_hosts_target *target)
 {
     static const char *const kw[] = {"options", "dbname", "application_name", "host", "hostaddr",
                                      "port",    NULL};
-    const char *vals[] = {"-c TimeZone=UTC -c DateStyle=ISO",
-                          c->pool->cfg->database_url,
-                          "arbiterd",
-                          NULL,
-                          NULL,
-                          NULL,
-                          NULL};
+    const char *vals[] = {
+        "-c TimeZone=UTC -c DateStyle=ISO", conninfo, application_name, NULL, NULL, NULL, NULL};
+    PGconn *pg;
 
     if (target != NULL) {
         vals[3] = target->host;
         vals[4] = target->hostaddr;
         vals[5] = target->port; /* NULL: the conninfo's port serves every entry */
     }
-    c->pg = PQconnectStartParams(kw, vals, 1);
-    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
-        log_debug("db: connect: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        return -ECONNREFUSED;
+    pg = PQconnectStartParams(kw, vals, 1);
+    if (pg != NULL && PQstatus(pg) == CONNECTION_BAD) {
+        log_debug("db: connect: %s", PQerrorMessage(pg));
+        PQfinish(pg);
+        pg = NULL;
     }
+    return pg;
+}
+
+/* Starts libpq's non-blocking connect. |target| (may be NULL) replaces the
+ * conninfo's host list with resolved addresses, so libpq never does a
+ * blocking host name lookup. Returns 0 or -ECONNREFUSED (the connection
+ * is then still registered: the caller closes it). */
+static int conn_begin(db_conn *c, const struct db_hosts_target *target)
+{
+    c->pg = db_connect_start(c->pool->cfg->database_url, "arbiterd", target);
+    if (c->pg == NULL)
+        return -ECONNREFUSED;
     PQsetNoticeProcessor(c->pg, on_notice, c);
     /* "behave as if PQconnectPoll last returned PGRES_POLLING_WRITING" */
     if (conn_watch(c, UV_WRITABLE) < 0)

@@ -77,4 +77,13 @@ typedef struct db_conn {
     bool resolving; /* lookup in flight: free only in its callback */
 } db_conn;
 
+/* Starts libpq's non-blocking connect to |conninfo| (any conninfo string or
+ * URI) in UTC with ISO dates, as |application_name|. |target| (may be
+ * NULL) replaces the conninfo's host list with resolved addresses
+ * (db/hosts.h), so libpq never looks a name up itself. Returns the
+ * connection, or NULL when libpq refused at once (logged at debug level).
+ * Shared by the pool's connections and the LISTEN connection. */
+PGconn *db_connect_start(const char *conninfo, const char *application_name,
+                         const struct db_hosts_target *target);
+
 #endif

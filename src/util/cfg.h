@@ -33,6 +33,8 @@ struct cfg {
     uint64_t statement_timeout_ms; /* --statement-timeout-ms, default 30000 */
     bool no_prepared_statements;   /* --no-prepared-statements */
     bool allow_rls_bypass;         /* --allow-rls-bypass (local experiments only) */
+    const char *listen_database_url; /* --listen-database-url: LISTEN/NOTIFY; NULL: see
+                                        cfg_listen_url() */
 
     /* migrate */
     const char *migrate_database_url; /* --migrate-database-url, ARBITER_MIGRATE_DATABASE_URL */
@@ -64,6 +66,11 @@ void cfg_defaults(struct cfg *c);
  * newline that says what is wrong into |err| (|errlen| bytes). */
 int cfg_load(struct cfg *c, int argc, char *const argv[], char *const envp[], enum cfg_command *cmd,
              char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* The conninfo of the LISTEN connection: --listen-database-url, else
+ * --database-url unless --no-prepared-statements says that one is a
+ * transaction-mode pooler (where LISTEN does not work); NULL: none. */
+const char *cfg_listen_url(const struct cfg *c);
 
 /* Prints the usage text: every documented flag with its environment
  * variable and default. */
