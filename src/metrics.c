@@ -85,12 +85,17 @@ static void render_pool(strbuf *t, const struct db_pool *pool)
 }
 
 char *metrics_render(const struct rpc_stats *calls, double uptime_seconds,
-                     const struct db_pool *pool, size_t *len)
+                     const struct db_pool *pool, svc_env *env, size_t *len)
 {
+    size_t n;
+    const struct svc_service *const *all = svc_services(&n);
     strbuf t;
 
     strbuf_init(&t, METRICS_MAX, NULL);
     render_calls(&t, calls, uptime_seconds);
     render_pool(&t, pool);
+    for (size_t i = 0; env != NULL && i < n; i++)
+        if (all[i]->metrics)
+            all[i]->metrics(env, &t);
     return strbuf_take(&t, len);
 }

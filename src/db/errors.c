@@ -16,7 +16,7 @@ rpc_status db_error_to_status(const char *s)
         return RPC_INTERNAL;
     if (strcmp(s, "23505") == 0)
         return RPC_ALREADY_EXISTS;
-    if (strcmp(s, "23503") == 0)
+    if (strcmp(s, "23503") == 0 || strcmp(s, "55000") == 0)
         return RPC_FAILED_PRECONDITION;
     if (strcmp(s, "23502") == 0 || strcmp(s, "23514") == 0 || is_class(s, "22"))
         return RPC_INVALID_ARGUMENT;

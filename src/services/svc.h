@@ -23,6 +23,8 @@
 
 struct db_pool;
 struct health;
+struct orchestrator;
+struct strbuf;
 
 /* What services may use. Owned by the server; services read it and keep
  * their own state in the fields named for them. */
@@ -34,6 +36,7 @@ typedef struct svc_env {
     uint64_t started_at_ms;
     list_node entries;      /* compiled table entries (svc_table.c), owned */
     struct health *health;  /* owned by the Health service */
+    struct orchestrator *orchestrator; /* owned by the Orchestrator service */
 } svc_env;
 
 struct svc_service {
@@ -42,6 +45,7 @@ struct svc_service {
     void (*serving_changed)(svc_env *env, bool serving);
     void (*shutdown)(svc_env *env); /* shutdown began: end long-lived streams */
     void (*stop)(svc_env *env);     /* frees what start allocated */
+    void (*metrics)(svc_env *env, struct strbuf *out); /* appends Prometheus text */
 };
 
 /* Every service, in registration order, and their count. */

@@ -463,8 +463,11 @@ static void on_done(db_txn *t, void *data)
 {
     struct pending *p = data;
 
-    if (!svc_entry_failed(p->call, p->e, t))
-        reply(p, t);
+    if (svc_entry_failed(p->call, p->e, t))
+        return;
+    if (p->e->m->committed != NULL)
+        p->e->m->committed(p->call, p->e, t);
+    reply(p, t);
 }
 
 /* page_size and page_token of a PAGE request. */

@@ -83,6 +83,8 @@ typedef struct svc_error {
 
 #define SVC_ERRORS(...) ((const svc_error[]){__VA_ARGS__, {RPC_OK, NULL}})
 
+typedef struct svc_entry svc_entry;
+
 typedef struct svc_method {
     const char *name;
     unsigned flags;
@@ -95,9 +97,11 @@ typedef struct svc_method {
     const char *not_found;
     const svc_error *errors;
     rpc_handler_fn handler;
+    /* Runs once the transaction of a table entry committed, before the
+     * reply is built, with its results readable: for what happens outside
+     * the database (wake-ups, hints to other servers). NULL: nothing. */
+    void (*committed)(rpc_call *call, const svc_entry *e, const db_txn *t);
 } svc_method;
-
-typedef struct svc_entry svc_entry;
 
 /* Compiles |n| methods of |service| and registers them. Returns 0, or
  * -EINVAL after logging which entry and path is wrong, or -ENOMEM. */

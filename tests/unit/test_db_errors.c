@@ -17,6 +17,7 @@ static const struct {
 } map_cases[] = {
     {"23505", RPC_ALREADY_EXISTS},      /* unique_violation */
     {"23503", RPC_FAILED_PRECONDITION}, /* foreign_key_violation */
+    {"55000", RPC_FAILED_PRECONDITION}, /* object_not_in_prerequisite_state */
     {"23502", RPC_INVALID_ARGUMENT},    /* not_null_violation */
     {"23514", RPC_INVALID_ARGUMENT},    /* check_violation */
     {"22000", RPC_INVALID_ARGUMENT},    /* data_exception */
