@@ -36,7 +36,8 @@ typedef struct svc_env {
     uint64_t started_at_ms;
     list_node entries;      /* compiled table entries (svc_table.c), owned */
     struct health *health;  /* owned by the Health service */
-    struct orchestrator *orchestrator; /* owned by the Orchestrator service */
+    /* owned by the Orchestrator service */
+    struct orchestrator *orchestrator;
 } svc_env;
 
 struct svc_service {
@@ -45,7 +46,8 @@ struct svc_service {
     void (*serving_changed)(svc_env *env, bool serving);
     void (*shutdown)(svc_env *env); /* shutdown began: end long-lived streams */
     void (*stop)(svc_env *env);     /* frees what start allocated */
-    void (*metrics)(svc_env *env, struct strbuf *out); /* appends Prometheus text */
+    /* appends the service's Prometheus text to a scrape (optional) */
+    void (*metrics)(svc_env *env, struct strbuf *out);
 };
 
 /* Every service, in registration order, and their count. */

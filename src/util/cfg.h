@@ -33,8 +33,8 @@ struct cfg {
     uint64_t statement_timeout_ms; /* --statement-timeout-ms, default 30000 */
     bool no_prepared_statements;   /* --no-prepared-statements */
     bool allow_rls_bypass;         /* --allow-rls-bypass (local experiments only) */
-    const char *listen_database_url; /* --listen-database-url: LISTEN/NOTIFY; NULL: see
-                                        cfg_listen_url() */
+    /* --listen-database-url: the LISTEN/NOTIFY connection (NULL: see cfg_listen_url()) */
+    const char *listen_database_url;
 
     /* migrate */
     const char *migrate_database_url; /* --migrate-database-url, ARBITER_MIGRATE_DATABASE_URL */
