@@ -6,12 +6,14 @@
 #include "agent_registry.pb-c.h"
 #include "ctl.h"
 #include "health.pb-c.h"
+#include "orchestrator.pb-c.h"
 #include "testing.pb-c.h"
 
 const ProtobufCServiceDescriptor *const ctl_services[] = {
     &grpc__health__v1__health__descriptor,
     &arbiter__v1__agent_registry__descriptor,
     &arbiter__v1__admin__descriptor,
+    &arbiter__v1__orchestrator__descriptor,
     &arbiter__v1__testing__descriptor,
     NULL,
 };

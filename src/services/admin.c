@@ -122,6 +122,19 @@ static const svc_method methods[] = {
         .field = "tenants",
         .keys = SVC_KEYS("id"),
     },
+    {
+        /* queue_settings is a tenant table (migrations/0007): the first
+         * statement names the tenant for this transaction only. */
+        .name = "SetQueueCapacity",
+        .flags = SVC_ADMIN,
+        .checks = SVC_CHECKS(SVC_NAME("tenant_id", 64), SVC_RANGE("capacity", 0, 100000000)),
+        .stmts = {{"SELECT set_config('app.current_tenant', $1, true)", SVC_PARAMS("tenant_id")},
+                  {"INSERT INTO queue_settings (capacity) VALUES ($1) ON CONFLICT (tenant_id)"
+                   " DO UPDATE SET capacity = EXCLUDED.capacity, updated_at = now()"
+                   " RETURNING tenant_id, capacity",
+                   SVC_PARAMS("capacity")}},
+        .errors = SVC_ERRORS({RPC_FAILED_PRECONDITION, "tenant_id: no such tenant"}),
+    },
 };
 
 static int start(svc_env *env)

@@ -8,6 +8,7 @@
 extern const struct svc_service svc_health;         /* grpc.health.v1.Health */
 extern const struct svc_service svc_agent_registry; /* arbiter.v1.AgentRegistry */
 extern const struct svc_service svc_admin;          /* arbiter.v1.Admin */
+extern const struct svc_service svc_orchestrator;   /* arbiter.v1.Orchestrator */
 extern const struct svc_service svc_testing;        /* --enable-test-service only */
 
 /* Testing's DbProbe (testing_db.c), registered by svc_testing. */

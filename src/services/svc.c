@@ -7,7 +7,7 @@
 const struct svc_service *const *svc_services(size_t *n)
 {
     static const struct svc_service *const all[] = {
-        &svc_health, &svc_agent_registry, &svc_admin, &svc_testing,
+        &svc_health, &svc_agent_registry, &svc_admin, &svc_orchestrator, &svc_testing,
     };
 
     *n = sizeof(all) / sizeof(all[0]);
