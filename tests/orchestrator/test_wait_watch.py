@@ -1,0 +1,283 @@
+"""The long poll and WatchQueue, through the real arbiterd and PostgreSQL:
+a DequeueTasks with wait_ms returns within 50 ms of an enqueue, on the same
+server and (through NOTIFY on the LISTEN connection) on another server of
+the same database; an empty wait ends after wait_ms, or before the call's
+deadline; WatchQueue delivers every state change in order, per task, and
+only of the caller's task types; after PostgreSQL restarts a stream gets a
+resync event and goes on; shutdown ends waits (empty) and streams
+(UNAVAILABLE); without a LISTEN connection both still work, by polling, and
+the log says so."""
+import concurrent.futures
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import grpc
+
+from orchcommon import (Client, Code, Collector, OrchCase, S, harness, pb, start_server,
+                        status_name, stop_server)
+import orchcommon
+
+POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8)
+
+
+def setUpModule():
+    start_server()
+
+
+def tearDownModule():
+    stop_server()
+
+
+def statuses(events, task_id=None):
+    return [status_name(e.status) for e in events
+            if not e.resync and (task_id is None or e.task_id == task_id)]
+
+
+class LongPoll(OrchCase):
+    def wake_latency(self, waiter, enqueuer, t):
+        """Starts a long poll on |waiter|, enqueues through |enqueuer| once
+        it waits; returns (task ids received, ms from the enqueue's answer to
+        the poll's answer)."""
+        fut = POOL.submit(lambda: (waiter.dequeue(t, wait_ms=10000, timeout=20),
+                                   time.monotonic()))
+        time.sleep(0.3)  # the poll found nothing and waits
+        self.assertFalse(fut.done())
+        task = enqueuer.enqueue(t, "x")
+        enqueued = time.monotonic()
+        got, answered = fut.result(timeout=15)
+        self.assertEqual([x.id for x in got], [task.id])
+        return (answered - enqueued) * 1000
+
+    def test_returns_within_50ms_of_an_enqueue(self):
+        t = self.c.new_tenant()
+        waits = [self.wake_latency(self.c, Client(orchcommon.SERVER), t) for _ in range(5)]
+        print("\nlong poll woken after %s ms" % ", ".join("%.1f" % w for w in waits))
+        self.assertLess(max(waits), 50)
+
+    def test_another_server_wakes_it_through_notify(self):
+        t = self.c.new_tenant()
+        with harness.ArbiterServer(test_service=False) as other:
+            remote = Client(other)
+            # the first round warms the other server up (its LISTEN
+            # connection, its pool's prepared statements)
+            waits = [self.wake_latency(remote, self.c, t) for _ in range(6)][1:]
+        print("\nlong poll on another server woken after %s ms"
+              % ", ".join("%.1f" % w for w in waits))
+        self.assertLess(max(waits), 50)
+
+    def test_empty_after_wait_ms(self):
+        t = self.c.new_tenant()
+        began = time.monotonic()
+        self.assertEqual(list(self.c.dequeue(t, wait_ms=400)), [])
+        took = (time.monotonic() - began) * 1000
+        self.assertGreaterEqual(took, 390)
+        self.assertLess(took, 900)
+
+    def test_ends_before_the_deadline(self):
+        t = self.c.new_tenant()
+        began = time.monotonic()
+        got = self.c.dequeue(t, wait_ms=30000, timeout=0.6)  # OK and empty, not DEADLINE_EXCEEDED
+        self.assertEqual(list(got), [])
+        self.assertLess(time.monotonic() - began, 0.6)
+
+    def test_cancelled_poll_leaves_no_trace(self):
+        t = self.c.new_tenant()
+        fut = self.c.orch.DequeueTasks.future(
+            pb.DequeueTasksRequest(worker_id="w", wait_ms=10000),
+            metadata=harness.tenant_md(t), timeout=20)
+        time.sleep(0.2)
+        fut.cancel()
+        self.assertEqual(fut.exception(timeout=5).code() if not fut.cancelled() else Code.CANCELLED,
+                         Code.CANCELLED)
+        task = self.c.enqueue(t, "x")  # wakes nobody; stays for the next worker
+        time.sleep(0.1)
+        self.assertEqual([x.id for x in self.c.dequeue(t)], [task.id])
+
+    def test_only_the_callers_task_types(self):
+        t = self.c.new_tenant()
+        fut = POOL.submit(self.c.dequeue, t, task_types=["b"], wait_ms=3000, timeout=10)
+        time.sleep(0.2)
+        self.c.enqueue(t, "a")
+        time.sleep(0.2)
+        self.assertFalse(fut.done())
+        b = self.c.enqueue(t, "b")
+        self.assertEqual([x.id for x in fut.result(timeout=5)], [b.id])
+
+
+class Watch(OrchCase):
+    def test_every_change_in_order_per_task(self):
+        t = self.c.new_tenant()
+        col = Collector(self.c.watch(t))
+        ok, retried, cancelled, dead = (self.c.enqueue(t, "x") for _ in range(4))
+        leased = {x.id: x for x in self.c.dequeue(t, max=4, lease_ms=60000)}
+        self.assertEqual(len(leased), 4)
+        self.c.call("CompleteTask", pb.CompleteTaskRequest(
+            task_id=ok.id, lease_token=leased[ok.id].lease_token), t)
+        self.c.call("FailTask", pb.FailTaskRequest(
+            task_id=retried.id, lease_token=leased[retried.id].lease_token, retryable=True), t)
+        self.c.call("CancelTask", pb.CancelTaskRequest(id=cancelled.id), t)
+        self.c.call("FailTask", pb.FailTaskRequest(
+            task_id=dead.id, lease_token=leased[dead.id].lease_token), t)
+        self.c.call("RetryDeadTask", pb.RetryDeadTaskRequest(id=dead.id), t)
+        self.c.call("CancelTask", pb.CancelTaskRequest(id=dead.id), t)
+        want = {
+            ok.id: ["QUEUED", "LEASED", "COMPLETED"],
+            retried.id: ["QUEUED", "LEASED", "QUEUED"],
+            cancelled.id: ["QUEUED", "LEASED", "CANCELLED"],
+            dead.id: ["QUEUED", "LEASED", "DEAD", "QUEUED", "CANCELLED"],
+        }
+        events = col.wait_for(lambda evs: len(statuses(evs)) >= 14)
+        time.sleep(0.3)  # nothing more may come
+        events = col.events
+        col.close()
+        for task_id, seq in want.items():
+            self.assertEqual(statuses(events, task_id), seq, task_id)
+        self.assertEqual(len(statuses(events)), 14)
+        for e in events:
+            if not e.resync:
+                self.assertEqual(e.task_type, "x")
+                self.assertTrue(e.HasField("at"))
+
+    def test_many_changes_of_many_tasks(self):
+        """Concurrent writers; the stream still has each task's changes in
+        the order they committed."""
+        t = self.c.new_tenant()
+        col = Collector(self.c.watch(t))
+        n = 200
+        tasks = self.c.call("EnqueueTasks", pb.EnqueueTasksRequest(
+            tasks=[pb.Task(task_type="m")] * n), t).tasks
+
+        def finish(worker):
+            c = Client(orchcommon.SERVER)
+            while True:
+                got = c.dequeue(t, worker=worker, max=5)
+                if not got:
+                    return
+                for x in got:
+                    c.call("CompleteTask", pb.CompleteTaskRequest(
+                        task_id=x.id, lease_token=x.lease_token), t)
+
+        list(POOL.map(finish, ["a", "b", "c", "d"]))
+        events = col.wait_for(lambda evs: len(statuses(evs)) >= 3 * n)
+        col.close()
+        for x in tasks:
+            self.assertEqual(statuses(events, x.id), ["QUEUED", "LEASED", "COMPLETED"])
+
+    def test_task_types_filter(self):
+        t = self.c.new_tenant()
+        col = Collector(self.c.watch(t, task_types=["keep"]))
+        self.c.enqueue(t, "drop")
+        keep = self.c.enqueue(t, "keep")
+        events = col.wait_for(lambda evs: len(statuses(evs)) >= 1)
+        time.sleep(0.3)
+        col.close()
+        self.assertEqual([(e.task_id, e.task_type) for e in col.events if not e.resync],
+                         [(keep.id, "keep")])
+
+    def test_across_servers(self):
+        t = self.c.new_tenant()
+        with harness.ArbiterServer(test_service=False) as other:
+            col = Collector(Client(other).watch(t))
+            began = time.monotonic()
+            task = self.c.enqueue(t, "x")
+            events = col.wait_for(lambda evs: len(statuses(evs)) >= 1)
+            took = (time.monotonic() - began) * 1000
+            col.close()
+        self.assertEqual(statuses(events, task.id), ["QUEUED"])
+        self.assertLess(took, 500)
+
+    def test_needs_a_tenant(self):
+        stream = self.c.orch.WatchQueue(pb.WatchQueueRequest(), timeout=5)
+        with self.assertRaises(grpc.RpcError) as cm:
+            next(stream)
+        self.assertEqual(cm.exception.code(), Code.INVALID_ARGUMENT)
+
+
+class Restart(OrchCase):
+    """PostgreSQL goes away and comes back: one resync, then events again."""
+
+    def test_resync_after_database_restart(self):
+        pg_ctl = os.environ.get("ARBITER_TEST_PG_CTL")
+        if not pg_ctl:
+            self.skipTest("no ARBITER_TEST_PG_CTL")
+        t = self.c.new_tenant()
+        col = Collector(self.c.watch(t, timeout=120))
+        subprocess.run([pg_ctl, "stop", "-m", "fast", "-w"], check=True, capture_output=True)
+        time.sleep(0.5)
+        subprocess.run([pg_ctl, "start", "-w"], check=True, capture_output=True)
+        col.wait_for(lambda evs: any(e.resync for e in evs), timeout=30)
+        # the pool is back too: changes flow again
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                task = self.c.enqueue(t, "after")
+                break
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), Code.UNAVAILABLE)
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.2)
+        events = col.wait_for(lambda evs: task.id in [e.task_id for e in evs], timeout=10)
+        col.close()
+        self.assertEqual(sum(1 for e in events if e.resync), 1)
+        self.assertEqual(statuses(events), ["QUEUED"])
+
+
+class Shutdown(unittest.TestCase):
+    def test_shutdown_ends_waits_and_streams(self):
+        with harness.ArbiterServer(test_service=False) as srv:
+            c = Client(srv)
+            t = c.new_tenant()
+            col = Collector(c.watch(t))
+            poll = POOL.submit(c.dequeue, t, wait_ms=20000, timeout=30)
+            time.sleep(0.3)
+            began = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)  # the channels stay open
+            self.assertEqual(srv.proc.wait(10), 0)
+            self.assertEqual(list(poll.result(timeout=5)), [])
+            col.thread.join(5)
+            self.assertEqual(col.error.code(), Code.UNAVAILABLE)
+            self.assertLess(time.monotonic() - began, 5)
+
+
+class Polling(unittest.TestCase):
+    """--no-prepared-statements without --listen-database-url: no LISTEN
+    connection, so waits and streams poll, and the log says so."""
+
+    def test_polling_fallback(self):
+        log = tempfile.TemporaryFile(mode="w+")
+        self.addCleanup(log.close)
+        with harness.ArbiterServer(test_service=False, args=["--no-prepared-statements"],
+                                   stderr=log) as srv:
+            c = Client(srv)
+            t = c.new_tenant()
+            col = Collector(c.watch(t))
+            fut = POOL.submit(lambda: (c.dequeue(t, wait_ms=10000, timeout=20),
+                                       time.monotonic()))
+            time.sleep(0.3)
+            task = Client(srv).enqueue(t, "x")
+            enqueued = time.monotonic()
+            got, answered = fut.result(timeout=15)
+            self.assertEqual([x.id for x in got], [task.id])  # woken here at once
+            self.assertLess(answered - enqueued, 0.05)
+            events = col.wait_for(lambda evs: len(statuses(evs)) >= 2)
+            col.close()
+            self.assertEqual(statuses(events, task.id), ["QUEUED", "LEASED"])
+            # a change on another server sends this one no hint: its poll finds it
+            fut = POOL.submit(lambda: (c.dequeue(t, wait_ms=10000, timeout=20),
+                                       time.monotonic()))
+            time.sleep(0.3)
+            task = Client(orchcommon.SERVER).enqueue(t, "x")
+            enqueued = time.monotonic()
+            got, answered = fut.result(timeout=15)
+            self.assertEqual([x.id for x in got], [task.id])
+            self.assertLess(answered - enqueued, 1.0)
+        log.seek(0)
+        self.assertIn("no LISTEN connection", log.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
