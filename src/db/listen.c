@@ -34,8 +34,8 @@ enum listen_state { L_WAITING, L_RESOLVING, L_CONNECTING, L_STARTING, L_UP, L_CL
  * closed (PQfinish in the close callback). */
 struct listen_poll {
     uv_poll_t handle;
-    PGconn *pg;    /* owned once closing */
-    db_listen *l;  /* borrowed; NULL once detached */
+    PGconn *pg;   /* owned once closing */
+    db_listen *l; /* borrowed; NULL once detached */
 };
 
 struct db_listen {
@@ -45,20 +45,20 @@ struct db_listen {
     db_hosts *hosts; /* owned; NULL when libpq needs no lookup */
     struct db_listen_events ev;
     enum listen_state state;
-    PGconn *pg;                /* owned while not handed to |poll| */
-    struct listen_poll *poll;  /* owned; NULL until the socket is known */
+    PGconn *pg;               /* owned while not handed to |poll| */
+    struct listen_poll *poll; /* owned; NULL until the socket is known */
     int fd, events;
     int backend_pid;
-    bool busy;                 /* a statement is in flight */
-    uv_timer_t timer;          /* the backoff, then the connect timeout */
+    bool busy;        /* a statement is in flight */
+    uv_timer_t timer; /* the backoff, then the connect timeout */
     uv_work_t resolve;
     struct db_hosts_target target;
     int resolve_rv;
-    bool resolving;            /* the lookup runs: free only in its callback */
+    bool resolving; /* the lookup runs: free only in its callback */
     bool timer_closed;
     uint32_t failures;
     uint64_t rng;
-    char **queue;              /* owned: payloads to send */
+    char **queue; /* owned: payloads to send */
     size_t nqueue;
 };
 
