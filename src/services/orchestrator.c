@@ -34,21 +34,39 @@ struct orch_hint {
 
 /* A column named after a field under |p| ("task." or ""). */
 #define COL(p, c) c " AS \"" p c "\""
-/* One Task as every method answers it. */
-#define TASK_COLS_AS(p)                                                                                                                                                                                                                                                                                                                                                                                             \
-    COL(p, "id")                                                                                                                                                                                                                                                                                                                                                                                                    \
-    ", " COL(p, "task_type") ", " COL(p, "priority") ", " COL(                                                                                                                                                                                                                                                                                                                                                      \
-        p, "payload_json") ", " COL(p, "status") ", " COL(p, "attempts") ", " COL(p,                                                                                                                                                                                                                                                                                                                                \
-                                                                                  "max_attempts") ", " COL(p,                                                                                                                                                                                                                                                                                                       \
-                                                                                                           "timeout_ms") ", " COL(p, "run_after") ", " COL(p, "lease_token") ", " COL(p, "lease_expires_at") ", " COL(p, "leased_by") ", " COL(p, "idempotency_key") ", " COL(p,                                                                                                                                    \
-                                                                                                                                                                                                                                                                              "last_error") ", " COL(p,                                                                                                             \
-                                                                                                                                                                                                                                                                                                     "result_json") ", " COL(p, "created_at") ", " COL(p, "updated_at") ", " COL(p, "budget_max_files") ", " COL(p, \
-                                                                                                                                                                                                                                                                                                                                                                                                                 "budget_max_loc")
-#define TASK_COLS TASK_COLS_AS("")
+/* One Task, and one Assignment, as every method answers them: one column
+ * a line (bench/orchestrator.sh reads the list too). */
+/* clang-format off */
+#define TASK_COLS_AS(p)                                                                            \
+    COL(p, "id") ", "                                                                              \
+    COL(p, "task_type") ", "                                                                       \
+    COL(p, "priority") ", "                                                                        \
+    COL(p, "payload_json") ", "                                                                    \
+    COL(p, "status") ", "                                                                          \
+    COL(p, "attempts") ", "                                                                        \
+    COL(p, "max_attempts") ", "                                                                    \
+    COL(p, "timeout_ms") ", "                                                                      \
+    COL(p, "run_after") ", "                                                                       \
+    COL(p, "lease_token") ", "                                                                     \
+    COL(p, "lease_expires_at") ", "                                                                \
+    COL(p, "leased_by") ", "                                                                       \
+    COL(p, "idempotency_key") ", "                                                                 \
+    COL(p, "last_error") ", "                                                                      \
+    COL(p, "result_json") ", "                                                                     \
+    COL(p, "created_at") ", "                                                                      \
+    COL(p, "updated_at") ", "                                                                      \
+    COL(p, "budget_max_files") ", "                                                                \
+    COL(p, "budget_max_loc")
 #define ASSIGNMENT_COLS_AS(p)                                                                      \
-    COL(p, "id")                                                                                   \
-    ", " COL(p, "task_id") ", " COL(p, "agent_id") ", " COL(p, "routing_strategy") ", " COL(       \
-        p, "status") ", " COL(p, "assigned_at") ", " COL(p, "updated_at")
+    COL(p, "id") ", "                                                                              \
+    COL(p, "task_id") ", "                                                                         \
+    COL(p, "agent_id") ", "                                                                        \
+    COL(p, "routing_strategy") ", "                                                                \
+    COL(p, "status") ", "                                                                          \
+    COL(p, "assigned_at") ", "                                                                     \
+    COL(p, "updated_at")
+/* clang-format on */
+#define TASK_COLS TASK_COLS_AS("")
 
 #define INT32_MAX_D 2147483647
 #define DAY_MS 86400000
