@@ -15,6 +15,8 @@ from orchcommon import (Code, OrchCase, S, admin_pb2, ar, harness, pb, sql_value
                         stop_server)
 
 ARBITERCTL = os.environ.get("ARBITERCTL")
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python",
+                      "orchestrator_worker.py")
 
 
 def setUpModule():
@@ -498,6 +500,34 @@ class Arbiterctl(OrchCase):
         self.assertEqual(stats["completed"], "1")  # int64 as a string
         cap = self.ctl("call", "Admin.SetQueueCapacity", "tenant_id=" + t, "capacity=5")
         self.assertEqual(cap["capacity"], 5)
+
+
+class WorkerExample(OrchCase):
+    """clients/python/orchestrator_worker.py (the README's worker loop),
+    run as a user would: it waits in its long poll, takes what is
+    enqueued, completes it, or fails it until it is DEAD."""
+
+    def test_worker_example(self):
+        from orchcommon import SERVER
+        t = self.c.new_tenant()
+        env = dict(os.environ, PYTHONPATH=os.environ["ARBITER_PY_STUBS"])
+        worker = subprocess.Popen(["/usr/bin/python3", WORKER, "--socket", SERVER.socket,
+                                   "--tenant", t, "--tasks", "3"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env)
+        time.sleep(0.5)  # in its long poll by now
+        ok = [self.c.enqueue(t, "echo", payload_json='{"n": %d}' % i) for i in range(2)]
+        bad = self.c.enqueue(t, "echo", payload_json='{"fail": true}', max_attempts=1)
+        self.c.enqueue(t, "other")  # not its type
+        out, err = worker.communicate(timeout=30)
+        self.assertEqual(worker.returncode, 0, err)
+        lines = sorted(out.split("\n")[:-1])
+        self.assertEqual(lines, sorted(["%s TASK_STATUS_COMPLETED" % x.id for x in ok] +
+                                       ["%s TASK_STATUS_DEAD" % bad.id]))
+        got = self.c.call("GetTask", pb.GetTaskRequest(id=ok[1].id), t).task
+        self.assertEqual(json.loads(got.result_json), {"echo": {"n": 1}})
+        self.assertEqual(self.c.call("GetTask", pb.GetTaskRequest(id=bad.id), t).task.last_error,
+                         "asked to fail")
 
 
 if __name__ == "__main__":
