@@ -21,6 +21,7 @@
 
 #include "db/db_priv.h"
 #include "db/hosts.h"
+#include "db/sock.h"
 
 enum db_conn_state {
     DB_CONN_CONNECTING, /* PQconnectPoll in progress */
@@ -41,19 +42,12 @@ struct db_expect {
 
 #define DB_CONN_MAX_EXPECT (2 + 2 * DB_TXN_MAX_STMTS)
 
-struct db_poll {
-    uv_poll_t handle;
-    struct db_conn *conn; /* borrowed; NULL once detached */
-};
-
 struct db_cancel_req;
 
 typedef struct db_conn {
     struct db_pool *pool; /* borrowed */
     PGconn *pg;           /* owned */
-    struct db_poll *poll; /* owned; NULL until the socket is known */
-    int fd;
-    int events; /* UV_READABLE / UV_WRITABLE currently polled */
+    db_sock sock;         /* the poll handle on PQsocket() (db/sock.h) */
     enum db_conn_state state;
     list_node node; /* in the pool's list for the state */
     uint64_t id;

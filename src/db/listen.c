@@ -4,8 +4,8 @@
  *   --connected: LISTEN sent--> STARTING --its result--> UP
  *   any --error, or no UP within CONNECT_TIMEOUT_MS--> WAITING (backoff)
  *
- * As in conn.c, the poll handle is heap allocated (libpq may switch
- * sockets while connecting) and PQfinish runs only once it is closed, so
+ * The poll handle is the pool's kind (db/sock.h): it follows libpq's
+ * socket while connecting, and PQfinish runs only once it is closed, so
  * the fd number cannot be reused while libuv still watches it. */
 #include "db/listen.h"
 
@@ -18,6 +18,7 @@
 #include "db/conn.h"
 #include "db/db.h"
 #include "db/hosts.h"
+#include "db/sock.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -30,14 +31,6 @@
 
 enum listen_state { L_WAITING, L_RESOLVING, L_CONNECTING, L_STARTING, L_UP, L_CLOSED };
 
-/* The poll handle of one PGconn; it owns the PGconn from the moment it is
- * closed (PQfinish in the close callback). */
-struct listen_poll {
-    uv_poll_t handle;
-    PGconn *pg;   /* owned once closing */
-    db_listen *l; /* borrowed; NULL once detached */
-};
-
 struct db_listen {
     uv_loop_t *loop; /* borrowed */
     char *conninfo;  /* owned */
@@ -45,9 +38,9 @@ struct db_listen {
     db_hosts *hosts; /* owned; NULL when libpq needs no lookup */
     struct db_listen_events ev;
     enum listen_state state;
-    PGconn *pg;               /* owned while not handed to |poll| */
-    struct listen_poll *poll; /* owned; NULL until the socket is known */
-    int fd, events;
+    PGconn *pg;        /* owned until its poll handle closes (db/sock.h) */
+    db_sock sock;      /* the poll handle on PQsocket() */
+    bool closing_poll; /* a closing |l| waits for its handle */
     int backend_pid;
     bool busy;        /* a statement is in flight */
     uv_timer_t timer; /* the backoff, then the connect timeout */
@@ -94,29 +87,28 @@ static void free_listen(db_listen *l)
 /* Frees |l| once it is closed and nothing of it is left on the loop. */
 static void maybe_free(db_listen *l)
 {
-    if (l->state == L_CLOSED && l->timer_closed && !l->resolving && l->poll == NULL)
+    if (l->state == L_CLOSED && l->timer_closed && !l->resolving && !l->closing_poll)
         free_listen(l);
 }
 
 static void on_poll_closed(uv_handle_t *h)
 {
-    struct listen_poll *pp = h->data;
-    db_listen *l = pp->l;
+    struct db_poll *pp = h->data;
+    db_listen *l = pp->owner;
 
-    PQfinish(pp->pg);
+    PQfinish(pp->finish);
     free(pp);
     if (l != NULL) {
-        l->poll = NULL;
+        l->closing_poll = false;
         maybe_free(l);
     }
 }
 
-/* Closes the PGconn. With a poll handle, PQfinish waits for the handle's
- * close callback; a closing |l| waits for that too, a reconnecting one
- * forgets the handle at once. */
+/* Closes the PGconn: PQfinish waits for its poll handle to close. A
+ * closing |l| waits for that too; a reconnecting one forgets the handle. */
 static void drop_conn(db_listen *l)
 {
-    struct listen_poll *pp = l->poll;
+    struct db_poll *pp = l->sock.poll;
 
     l->busy = false;
     if (pp == NULL) {
@@ -124,14 +116,10 @@ static void drop_conn(db_listen *l)
         l->pg = NULL;
         return;
     }
-    uv_poll_stop(&pp->handle);
-    pp->pg = l->pg;
+    pp->owner = l->state == L_CLOSED ? l : NULL;
+    l->closing_poll = l->state == L_CLOSED;
+    db_sock_close(&l->sock, l->pg, on_poll_closed);
     l->pg = NULL;
-    if (l->state != L_CLOSED) {
-        pp->l = NULL;
-        l->poll = NULL;
-    }
-    uv_close((uv_handle_t *)&pp->handle, on_poll_closed);
 }
 
 static void on_timer(uv_timer_t *t);
@@ -161,48 +149,28 @@ static void lost(db_listen *l, const char *why)
         l->ev.up_changed(l->ev.data, false);
 }
 
-/* Polls PQsocket() for |events|, replacing the handle when libpq switched
- * sockets; while connecting the handle is always restarted. */
+/* Polls PQsocket() for |events| (db/sock.h). */
 static int watch(db_listen *l, int events)
 {
-    int fd = PQsocket(l->pg), rv;
-
-    if (fd < 0)
-        return -EBADF;
-    if (l->poll != NULL && fd != l->fd) {
-        /* libpq moved to another socket and closed the old one itself:
-         * only the handle goes. */
-        l->poll->l = NULL;
-        uv_poll_stop(&l->poll->handle);
-        uv_close((uv_handle_t *)&l->poll->handle, on_poll_closed);
-        l->poll = NULL;
-    }
-    if (l->poll == NULL) {
-        struct listen_poll *pp = calloc(1, sizeof(*pp));
-
-        if (pp == NULL)
-            return -ENOMEM;
-        rv = uv_poll_init(l->loop, &pp->handle, fd);
-        if (rv < 0) {
-            free(pp);
-            return rv;
-        }
-        pp->handle.data = pp;
-        pp->l = l;
-        l->poll = pp;
-        l->fd = fd;
-    }
-    l->events = events;
-    return uv_poll_start(&l->poll->handle, events, on_poll);
+    return db_sock_watch(&l->sock, l->loop, l->pg, events, l->state == L_CONNECTING, on_poll, l);
 }
 
 static int flush(db_listen *l)
 {
-    int r = PQflush(l->pg);
+    return db_sock_flush(&l->sock, l->loop, l->pg, on_poll, l);
+}
 
-    if (r < 0)
-        return -EIO;
-    return watch(l, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+/* A statement went into libpq's buffer (|ok|): push it out and await its
+ * result; or it could not be sent, and the connection is given up. */
+static void sent(db_listen *l, bool ok, const char *what)
+{
+    if (!ok) {
+        lost(l, what);
+        return;
+    }
+    l->busy = true;
+    if (flush(l) < 0)
+        lost(l, "flush failed");
 }
 
 static void begin(db_listen *l, const struct db_hosts_target *target)
@@ -278,6 +246,7 @@ static void established(db_listen *l)
 {
     char sql[160];
     char *ident;
+    bool ok;
 
     if (PQsetnonblocking(l->pg, 1) != 0) {
         lost(l, "cannot switch to non-blocking mode");
@@ -286,35 +255,19 @@ static void established(db_listen *l)
     l->backend_pid = PQbackendPID(l->pg);
     ident = PQescapeIdentifier(l->pg, l->channel, strlen(l->channel));
     l->state = L_STARTING;
-    if (ident == NULL || snprintf(sql, sizeof(sql), "LISTEN %s", ident) >= (int)sizeof(sql) ||
-        PQsendQuery(l->pg, sql) != 1) {
-        PQfreemem(ident);
-        lost(l, "cannot send LISTEN");
-        return;
-    }
+    ok = ident != NULL && snprintf(sql, sizeof(sql), "LISTEN %s", ident) < (int)sizeof(sql) &&
+         PQsendQuery(l->pg, sql) == 1;
     PQfreemem(ident);
-    l->busy = true;
-    if (flush(l) < 0)
-        lost(l, "flush failed");
+    sent(l, ok, "cannot send LISTEN");
 }
 
 static void connect_step(db_listen *l)
 {
-    int rv;
+    int rv = db_sock_connect_step(&l->sock, l->loop, l->pg, on_poll, l);
 
-    switch (PQconnectPoll(l->pg)) {
-    case PGRES_POLLING_READING:
-        rv = watch(l, UV_READABLE);
-        break;
-    case PGRES_POLLING_WRITING:
-        rv = watch(l, UV_WRITABLE);
-        break;
-    case PGRES_POLLING_OK:
+    if (rv == 1) {
         established(l);
         return;
-    default:
-        rv = -ECONNREFUSED;
-        break;
     }
     if (rv < 0) {
         const char *msg = PQerrorMessage(l->pg);
@@ -331,6 +284,7 @@ static void send_queue(db_listen *l)
     strbuf arr;
     const char *params[2];
     char *lit;
+    bool ok;
 
     if (l->state != L_UP || l->busy || l->nqueue == 0)
         return;
@@ -354,15 +308,9 @@ static void send_queue(db_listen *l)
     lit = strbuf_take(&arr, NULL);
     params[0] = l->channel;
     params[1] = lit;
-    if (lit == NULL || PQsendQueryParams(l->pg, NOTIFY_SQL, 2, NULL, params, NULL, NULL, 0) != 1) {
-        free(lit);
-        lost(l, "cannot send NOTIFY");
-        return;
-    }
+    ok = lit != NULL && PQsendQueryParams(l->pg, NOTIFY_SQL, 2, NULL, params, NULL, NULL, 0) == 1;
     free(lit);
-    l->busy = true;
-    if (flush(l) < 0)
-        lost(l, "flush failed");
+    sent(l, ok, "cannot send NOTIFY");
 }
 
 static void deliver(db_listen *l)
@@ -433,8 +381,8 @@ static void io(db_listen *l, int events)
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
-    struct listen_poll *pp = h->data;
-    db_listen *l = pp->l;
+    struct db_poll *pp = h->data;
+    db_listen *l = pp->owner;
 
     if (l == NULL || l->pg == NULL)
         return;
