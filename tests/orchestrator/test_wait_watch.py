@@ -9,7 +9,9 @@ resync event and goes on; shutdown ends waits (empty) and streams
 the log says so."""
 import concurrent.futures
 import os
+import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -17,7 +19,7 @@ import unittest
 
 import grpc
 
-from orchcommon import (Client, Code, Collector, OrchCase, S, harness, pb, start_server,
+from orchcommon import (Client, Code, Collector, OrchCase, admin_pb2, harness, pb, start_server,
                         status_name, stop_server)
 import orchcommon
 
@@ -105,6 +107,26 @@ class LongPoll(OrchCase):
         task = self.c.enqueue(t, "x")  # wakes nobody; stays for the next worker
         time.sleep(0.1)
         self.assertEqual([x.id for x in self.c.dequeue(t)], [task.id])
+
+    def test_waiting_holds_no_pool_connection(self):
+        """20 long polls wait on a server whose pool has 10 connections:
+        none is busy, and other calls go through at once."""
+        t = self.c.new_tenant()
+        polls = [POOL.submit(Client(orchcommon.SERVER).dequeue, t, wait_ms=2500, timeout=10)
+                 for _ in range(8)]
+        more = concurrent.futures.ThreadPoolExecutor(max_workers=12)
+        polls += [more.submit(Client(orchcommon.SERVER).dequeue, t, wait_ms=2500, timeout=10)
+                  for _ in range(12)]
+        time.sleep(0.5)
+        stats = self.c.admin.GetPoolStats(admin_pb2.GetPoolStatsRequest(), timeout=5)
+        self.assertEqual((stats.busy, stats.waiting), (0, 0))
+        began = time.monotonic()
+        self.c.call("GetQueueStats", pb.GetQueueStatsRequest(), t)
+        self.assertLess(time.monotonic() - began, 0.5)
+        task = self.c.enqueue(t, "x")
+        got = [f.result(timeout=10) for f in polls]
+        self.assertEqual(sorted(x.id for tasks in got for x in tasks), [task.id])
+        more.shutdown()
 
     def test_only_the_callers_task_types(self):
         t = self.c.new_tenant()
@@ -199,11 +221,103 @@ class Watch(OrchCase):
         self.assertEqual(statuses(events, task.id), ["QUEUED"])
         self.assertLess(took, 500)
 
+    def test_deadline_ends_the_stream(self):
+        t = self.c.new_tenant()
+        stream = self.c.watch(t, timeout=0.7)
+        began = time.monotonic()
+        with self.assertRaises(grpc.RpcError) as cm:
+            next(stream)
+        self.assertEqual(cm.exception.code(), Code.DEADLINE_EXCEEDED)
+        self.assertLess(time.monotonic() - began, 2)
+        self.c.enqueue(t, "x")  # the server dropped the stream and goes on
+
     def test_needs_a_tenant(self):
         stream = self.c.orch.WatchQueue(pb.WatchQueueRequest(), timeout=5)
         with self.assertRaises(grpc.RpcError) as cm:
             next(stream)
         self.assertEqual(cm.exception.code(), Code.INVALID_ARGUMENT)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def scrape(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data.decode().partition("\r\n\r\n")[2]
+
+
+def metric(body, name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), body, re.M)
+    return int(m.group(1)) if m else None
+
+
+class Hints(unittest.TestCase):
+    """What goes over the channel: the hints as another listener (psql)
+    sees them, debounced per tenant; and the metrics of the service."""
+
+    def test_hints_are_debounced_and_distinct(self):
+        port = free_port()
+        with harness.ArbiterServer(test_service=False,
+                                   args=["--metrics-listen", "127.0.0.1:%d" % port]) as srv:
+            c = Client(srv)
+            t = c.new_tenant()
+            c.enqueue(t, "warm-up")  # the LISTEN connection is up by now
+            pg_bin = os.environ.get("ARBITER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
+            listener = subprocess.Popen(
+                [os.path.join(pg_bin, "psql"), "-X", "-q", harness.superuser_url()],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            listener.stdin.write("LISTEN arbiter_queue;\nSELECT pg_sleep(2.5);\n")
+            listener.stdin.flush()
+            time.sleep(0.5)
+            before = metric(scrape(port), "arbiterd_orchestrator_hints_sent_total")
+            began = time.monotonic()
+            clients = [Client(srv) for _ in range(4)]
+            list(POOL.map(lambda k: [clients[k].enqueue(t, "x") for _ in range(50)], range(4)))
+            took_ms = (time.monotonic() - began) * 1000
+            sent = metric(scrape(port), "arbiterd_orchestrator_hints_sent_total") - before
+            out, _ = listener.communicate("SELECT 1;\n", timeout=20)
+        hints = re.findall(r'notification "arbiter_queue" with payload "(\w) (\d+) (\S+)"', out)
+        mine = [(flag, int(n)) for flag, n, tenant in hints if tenant == t]
+        print("\n200 enqueues in %.0f ms: %d hints" % (took_ms, len(mine)))
+        self.assertGreaterEqual(len(mine), 1)
+        self.assertEqual(len(mine), sent)
+        self.assertLessEqual(len(mine), took_ms / 3 + 2)  # at most one per 3 ms
+        self.assertLess(len(mine), 200)
+        self.assertEqual({flag for flag, _ in mine}, {"A"})
+        self.assertEqual(len({n for _, n in mine}), len(mine))  # distinct payloads
+
+    def test_rescues_are_counted_in_the_metrics(self):
+        port = free_port()
+        with harness.ArbiterServer(test_service=False,
+                                   args=["--metrics-listen", "127.0.0.1:%d" % port]) as srv:
+            c = Client(srv)
+            t = c.new_tenant()
+            c.enqueue(t, "x")
+            c.enqueue(t, "x", max_attempts=1)
+            c.dequeue(t, max=2, lease_ms=50)
+            deadline = time.monotonic() + 10
+            while True:
+                body = scrape(port)
+                rescued = [metric(body, 'arbiterd_orchestrator_leases_rescued_total{status="%s"}'
+                                  % s) for s in ("QUEUED", "DEAD")]
+                if rescued == [1, 1]:
+                    break
+                self.assertLess(time.monotonic(), deadline, rescued)
+                time.sleep(0.1)
+            self.assertEqual(metric(body, "arbiterd_orchestrator_listening"), 1)
 
 
 class Restart(OrchCase):
