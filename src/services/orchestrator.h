@@ -64,6 +64,7 @@ struct orchestrator {
     db_listen *listen; /* owned; NULL: polling only */
     bool listen_up, listen_was_up, pool_was_down;
     uv_timer_t wait_timer;  /* ends of long polls and their polling */
+    uint64_t wait_due_ms;   /* when it fires */
     uv_timer_t house_timer; /* ORCH_TICK_MS: housekeeping, stream polling */
     uv_timer_t hint_timer;  /* debounce of the NOTIFY hints */
     uv_timer_t reap_timer;  /* frees finished jobs on the next turn of the loop */

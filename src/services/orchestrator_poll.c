@@ -54,10 +54,24 @@ static void reply(struct orch_waiter *w, const db_txn *t, int n)
     rpc_call_reply(w->call, &resp.base);
 }
 
+static uint64_t due_of(const struct orch_waiter *w)
+{
+    return w->wait_end_ms < w->next_poll_ms ? w->wait_end_ms : w->next_poll_ms;
+}
+
+/* Starts the wait timer for |due| (uv_now() time). */
+static void arm_at(struct orchestrator *o, uint64_t due)
+{
+    uint64_t now = uv_now(o->loop);
+
+    o->wait_due_ms = due;
+    uv_timer_start(&o->wait_timer, on_wait_timer, due > now ? due - now : 0, 0);
+}
+
 /* Re-arms the wait timer for the earliest end of a wait or poll. */
 static void arm(struct orchestrator *o)
 {
-    uint64_t due = UINT64_MAX, now = uv_now(o->loop);
+    uint64_t due = UINT64_MAX;
 
     if (!o->timers)
         return;
@@ -65,8 +79,7 @@ static void arm(struct orchestrator *o)
         struct orch_tenant *t = container_of(n, struct orch_tenant, link);
 
         for (list_node *m = t->waiters.next; m != &t->waiters; m = m->next) {
-            struct orch_waiter *w = container_of(m, struct orch_waiter, link);
-            uint64_t d = w->wait_end_ms < w->next_poll_ms ? w->wait_end_ms : w->next_poll_ms;
+            uint64_t d = due_of(container_of(m, struct orch_waiter, link));
 
             due = d < due ? d : due;
         }
@@ -74,7 +87,7 @@ static void arm(struct orchestrator *o)
     if (due == UINT64_MAX)
         uv_timer_stop(&o->wait_timer);
     else
-        uv_timer_start(&o->wait_timer, on_wait_timer, due > now ? due - now : 0, 0);
+        arm_at(o, due);
 }
 
 static void on_waiter_cancel(void *data)
@@ -96,7 +109,9 @@ static void wait_on(struct orch_waiter *w, struct orch_tenant *t)
     w->next_poll_ms = uv_now(w->o->loop) + orch_poll_ms(w->o);
     list_push(&t->waiters, &w->link);
     rpc_call_on_cancel(w->call, on_waiter_cancel, w);
-    arm(w->o);
+    /* Only an earlier due time moves the timer: waiting stays O(1). */
+    if (!uv_is_active((uv_handle_t *)&w->o->wait_timer) || due_of(w) < w->o->wait_due_ms)
+        arm_at(w->o, due_of(w));
 }
 
 static bool may_wait(const struct orch_waiter *w)

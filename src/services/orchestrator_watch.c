@@ -232,6 +232,12 @@ void orch_watch(rpc_call *call, const ProtobufCMessage *request, void *data)
     }
     w->call = call;
     w->req = (const Arbiter__V1__WatchQueueRequest *)request;
+    if (list_empty(&t->watchers)) {
+        /* Nobody watched: an old cursor would replay what came before. */
+        free(t->cursor);
+        t->cursor = NULL;
+        t->fetched_ms = 0;
+    }
     list_push(&t->watchers, &w->link);
     rpc_call_on_cancel(call, on_watcher_cancel, w);
     if (t->cursor != NULL)

@@ -4,6 +4,8 @@ the capacity set through Admin; the rescue of expired leases; and a few
 calls through build/clients/c/arbiterctl."""
 import json
 import os
+import re
+import socket
 import subprocess
 import time
 import unittest
@@ -19,8 +21,34 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "c
                       "orchestrator_worker.py")
 
 
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+METRICS_PORT = free_port()
+
+
 def setUpModule():
-    start_server()
+    # the only server on this database: its housekeeping does every rescue
+    start_server(args=["--metrics-listen", "127.0.0.1:%d" % METRICS_PORT])
+
+
+def metrics():
+    s = socket.create_connection(("127.0.0.1", METRICS_PORT), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    body = data.decode().partition("\r\n\r\n")[2]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+) (\d+)$", body, re.M)}
 
 
 def tearDownModule():
@@ -336,6 +364,8 @@ class Lease(OrchCase):
 
 class Rescue(OrchCase):
     def test_expired_leases_come_back_then_dead(self):
+        name = 'arbiterd_orchestrator_leases_rescued_total{status="%s"}'
+        before = metrics()
         t = self.c.new_tenant()
         x = self.c.enqueue(t, "x", max_attempts=2)
         self.c.dequeue(t, lease_ms=100)
@@ -358,6 +388,9 @@ class Rescue(OrchCase):
         stats = self.c.call("GetQueueStats", pb.GetQueueStatsRequest(), t)
         self.assertEqual((stats.rescued_total, stats.rescued_last_minute, stats.dead), (2, 1, 1))
         self.assertEqual(stats.failed_last_minute, 1)
+        after = metrics()
+        self.assertEqual([after[name % s] - before[name % s] for s in ("QUEUED", "DEAD")], [1, 1])
+        self.assertEqual(after["arbiterd_orchestrator_listening"], 1)
 
 
 class ListAndStats(OrchCase):
