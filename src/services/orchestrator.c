@@ -500,12 +500,13 @@ void orch_job_free(struct orch_job *j)
         uv_timer_start(&j->o->reap_timer, on_reap_timer, 0, 0);
 }
 
-db_txn *orch_job_txn(struct orch_job *j, const char *tenant)
+db_txn *orch_job_txn(struct orch_job *j, const char *tenant, bool background)
 {
     db_ctx ctx = {
         .arena = &j->arena,
         .tenant = tenant,
         .deadline_ms = uv_now(j->o->loop) + JOB_DEADLINE_MS,
+        .background = background,
     };
 
     return db_txn_new(j->o->env->pool, &ctx);
@@ -537,6 +538,7 @@ static int start_listen(struct orchestrator *o)
     };
     struct db_listen_events ev = events;
     const char *url = cfg_listen_url(o->env->cfg);
+    int rv;
 
     if (url == NULL) {
         log_warn("orchestrator: no LISTEN connection (--no-prepared-statements without "
@@ -546,7 +548,12 @@ static int start_listen(struct orchestrator *o)
         return 0;
     }
     ev.data = o;
-    return db_listen_new(o->loop, url, CHANNEL, &ev, &o->listen);
+    rv = db_listen_new(o->loop, url, CHANNEL, &ev, &o->listen);
+    if (rv == -EINVAL && o->env->cfg->listen_database_url == NULL)
+        return 0; /* the --database-url itself: the pool reports it (exit 2) */
+    if (rv == -EINVAL)
+        log_error("orchestrator: --listen-database-url: not a valid libpq conninfo string or URI");
+    return rv;
 }
 
 static void init_timer(struct orchestrator *o, uv_timer_t *t)
@@ -576,12 +583,10 @@ static int start(svc_env *env)
     init_timer(o, &o->house_timer);
     init_timer(o, &o->hint_timer);
     init_timer(o, &o->reap_timer);
+    init_timer(o, &o->step_timer);
     o->timers = true;
     uv_timer_start(&o->house_timer, on_house_timer, ORCH_TICK_MS, ORCH_TICK_MS);
-    rv = start_listen(o);
-    if (rv < 0)
-        log_error("orchestrator: --listen-database-url is not a valid conninfo");
-    return rv;
+    return start_listen(o);
 }
 
 /* Without a LISTEN connection, the pool's return is the database's
@@ -623,7 +628,12 @@ static void on_shutdown(svc_env *env)
         uv_close((uv_handle_t *)&o->house_timer, NULL);
         uv_close((uv_handle_t *)&o->hint_timer, NULL);
         uv_close((uv_handle_t *)&o->reap_timer, NULL);
+        uv_close((uv_handle_t *)&o->step_timer, NULL);
         o->timers = false;
+    }
+    if (o->house_job != NULL) { /* a round between two steps: it ends here */
+        orch_job_free(o->house_job);
+        o->house_job = NULL;
     }
 }
 

@@ -68,6 +68,7 @@ struct orchestrator {
     uv_timer_t house_timer; /* ORCH_TICK_MS: housekeeping, stream polling */
     uv_timer_t hint_timer;  /* debounce of the NOTIFY hints */
     uv_timer_t reap_timer;  /* frees finished jobs on the next turn of the loop */
+    uv_timer_t step_timer;  /* the housekeeping's next transaction, next turn */
     bool timers;            /* the timers exist (there is a database) */
     bool shutting_down;
     list_node hints;    /* struct orch_hint: tenants to NOTIFY about */
@@ -75,7 +76,10 @@ struct orchestrator {
     uint64_t hint_seq;
     unsigned ticks;
     bool house_running;
-    svc_map *event_map; /* owned: outbox rows to QueueEvent */
+    struct orch_job *house_job; /* the round running, between its steps */
+    bool house_queued;          /* this round waits for a connection like a call */
+    uint64_t house_ok_ms;       /* the last round that ran to its end */
+    svc_map *event_map;         /* owned: outbox rows to QueueEvent */
     /* counters for the metrics */
     uint64_t rescued_queued, rescued_dead, pruned, hints_sent, notifications;
 };
@@ -103,8 +107,9 @@ struct orch_job *orch_job_new(struct orchestrator *o, const char *tenant);
  * although the pool still reads the transaction after the callback. */
 void orch_job_free(struct orch_job *j);
 /* A transaction of |j| on the pool, bounded by a 10 s deadline; NULL when
- * out of memory. */
-db_txn *orch_job_txn(struct orch_job *j, const char *tenant);
+ * out of memory. |background|: the housekeeping's, which takes an idle
+ * connection or none (db.h), so it never delays a call. */
+db_txn *orch_job_txn(struct orch_job *j, const char *tenant, bool background);
 /* The polling period now: ORCH_POLL_UP_MS while notifications flow. */
 uint64_t orch_poll_ms(const struct orchestrator *o);
 
@@ -125,5 +130,6 @@ void orch_end_watches(struct orchestrator *o); /* shutdown: UNAVAILABLE */
 
 /* orchestrator_house.c */
 void orch_house_tick(struct orchestrator *o);
+void orch_house_step(uv_timer_t *h); /* step_timer's callback */
 
 #endif

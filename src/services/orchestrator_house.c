@@ -4,7 +4,14 @@
  * tenant at a time: row-level security hides the rest), then each of
  * those tenants gets a transaction of its own, one after the other:
  * expired leases back to QUEUED (or DEAD), old outbox rows pruned. A
- * failure ends the round; the next tick starts over. */
+ * failure ends the round; the next tick starts over.
+ *
+ * The rounds are background work of the pool (db.h): they take only a
+ * connection calls can spare, so they never delay a call. When that left
+ * them without a round for STARVED_MS (a pool busy all the time), the next
+ * round waits for a connection like a call, so leases are still rescued.
+ * Each step starts on the next turn of the loop: inside a transaction's
+ * callback its connection is still busy, and would not count as spare. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +20,7 @@
 #include "util/log.h"
 
 #define RESCUE_LIMIT 1000 /* leases per tenant and round */
+#define STARVED_MS 5000
 
 static const db_stmt due_stmt = {
     .name = "orch_due_tenants",
@@ -34,10 +42,32 @@ static const db_stmt prune_stmt = {
 
 static void next_tenant(struct orch_job *j);
 
-static void done(struct orch_job *j)
+static void done(struct orch_job *j, bool completed)
 {
+    if (completed)
+        j->o->house_ok_ms = uv_now(j->o->loop);
     j->o->house_running = false;
+    j->o->house_job = NULL;
     orch_job_free(j);
+}
+
+/* Runs next_tenant() on the next turn of the loop. */
+static void step_later(struct orch_job *j)
+{
+    if (!j->o->timers) {
+        done(j, false); /* shutting down */
+        return;
+    }
+    j->o->house_job = j;
+    uv_timer_start(&j->o->step_timer, orch_house_step, 0, 0);
+}
+
+void orch_house_step(uv_timer_t *h)
+{
+    struct orchestrator *o = h->data;
+
+    if (o->house_job != NULL)
+        next_tenant(o->house_job);
 }
 
 static void on_tenant_done(db_txn *txn, void *data)
@@ -50,7 +80,7 @@ static void on_tenant_done(db_txn *txn, void *data)
 
     if (db_txn_status(txn) != RPC_OK) {
         log_debug("orchestrator: housekeeping of %s failed: %s", tenant, db_txn_message(txn));
-        done(j);
+        done(j, false);
         return;
     }
     for (int i = 0; i < db_rows(txn, 0); i++) {
@@ -69,7 +99,7 @@ static void on_tenant_done(db_txn *txn, void *data)
         orch_changed(o, tenant, queued > 0);
     }
     j->next++;
-    next_tenant(j);
+    step_later(j);
 }
 
 static void next_tenant(struct orch_job *j)
@@ -77,12 +107,12 @@ static void next_tenant(struct orch_job *j)
     db_txn *txn;
 
     if (j->next >= j->nids || j->o->shutting_down) {
-        done(j);
+        done(j, j->next >= j->nids);
         return;
     }
-    txn = orch_job_txn(j, j->ids[j->next]);
+    txn = orch_job_txn(j, j->ids[j->next], !j->o->house_queued);
     if (txn == NULL) {
-        done(j);
+        done(j, false);
         return;
     }
     db_txn_stmt(txn, &rescue_stmt);
@@ -99,7 +129,7 @@ static void on_due(db_txn *txn, void *data)
 
     if (db_txn_status(txn) != RPC_OK) {
         log_debug("orchestrator: housekeeping: %s", db_txn_message(txn));
-        done(j);
+        done(j, false);
         return;
     }
     j->ids = n > 0 ? arena_alloc(&j->arena, (size_t)n * sizeof(char *)) : NULL;
@@ -110,7 +140,7 @@ static void on_due(db_txn *txn, void *data)
             break; /* out of memory: the rest waits for the next round */
         j->ids[j->nids++] = id;
     }
-    next_tenant(j);
+    step_later(j);
 }
 
 void orch_house_tick(struct orchestrator *o)
@@ -121,8 +151,11 @@ void orch_house_tick(struct orchestrator *o)
     if (o->house_running || o->shutting_down || o->env->pool == NULL ||
         !db_pool_serving(o->env->pool))
         return;
+    if (o->house_ok_ms == 0)
+        o->house_ok_ms = uv_now(o->loop);
+    o->house_queued = uv_now(o->loop) - o->house_ok_ms > STARVED_MS;
     j = orch_job_new(o, NULL);
-    txn = j ? orch_job_txn(j, NULL) : NULL;
+    txn = j ? orch_job_txn(j, NULL, !o->house_queued) : NULL;
     if (txn == NULL) {
         orch_job_free(j);
         return;

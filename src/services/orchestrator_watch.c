@@ -177,7 +177,7 @@ void orch_fetch(struct orchestrator *o, struct orch_tenant *t)
     if (o->shutting_down || list_empty(&t->watchers))
         return;
     j = orch_job_new(o, t->id);
-    txn = j ? orch_job_txn(j, j->tenant) : NULL;
+    txn = j ? orch_job_txn(j, j->tenant, false) : NULL;
     if (txn == NULL) {
         orch_job_free(j);
         return; /* out of memory: the next poll tries again */
