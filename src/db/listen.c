@@ -433,6 +433,15 @@ int db_listen_new(uv_loop_t *loop, const char *conninfo, const char *channel,
     return 0;
 }
 
+int db_listen_check(const char *conninfo)
+{
+    db_hosts *hosts = NULL;
+    int rv = db_hosts_parse(conninfo, &hosts);
+
+    db_hosts_free(hosts);
+    return rv;
+}
+
 bool db_listen_is_up(const db_listen *l)
 {
     return l != NULL && l->state == L_UP;

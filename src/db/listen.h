@@ -42,6 +42,10 @@ int db_listen_new(uv_loop_t *loop, const char *conninfo, const char *channel,
                   const struct db_listen_events *ev, db_listen **out)
     __attribute__((warn_unused_result));
 
+/* Whether libpq can parse |conninfo| (and its host list): 0 or -EINVAL,
+ * or -ENOMEM. Connects nowhere. */
+int db_listen_check(const char *conninfo) __attribute__((warn_unused_result));
+
 /* True while LISTENing. */
 bool db_listen_is_up(const db_listen *l);
 

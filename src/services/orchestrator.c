@@ -414,6 +414,7 @@ void orch_changed(struct orchestrator *o, const char *tenant, bool available)
 
     if (o == NULL || tenant == NULL)
         return;
+    orch_use(o);
     t = orch_tenant_find(o, tenant);
     if (t != NULL)
         tenant_changed(o, t, available);
@@ -530,13 +531,9 @@ static void on_house_timer(uv_timer_t *h)
         tenants_sweep(o, false);
 }
 
-static int start_listen(struct orchestrator *o)
+/* Decides on the LISTEN connection at start-up; it opens at first use. */
+static int plan_listen(struct orchestrator *o)
 {
-    static const struct db_listen_events events = {
-        .notified = on_notified,
-        .up_changed = on_listen_up,
-    };
-    struct db_listen_events ev = events;
     const char *url = cfg_listen_url(o->env->cfg);
     int rv;
 
@@ -547,13 +544,31 @@ static int start_listen(struct orchestrator *o)
                  ORCH_POLL_DOWN_MS);
         return 0;
     }
-    ev.data = o;
-    rv = db_listen_new(o->loop, url, CHANNEL, &ev, &o->listen);
+    rv = db_listen_check(url);
     if (rv == -EINVAL && o->env->cfg->listen_database_url == NULL)
         return 0; /* the --database-url itself: the pool reports it (exit 2) */
     if (rv == -EINVAL)
         log_error("orchestrator: --listen-database-url: not a valid libpq conninfo string or URI");
+    if (rv == 0)
+        o->listen_url = url;
     return rv;
+}
+
+void orch_use(struct orchestrator *o)
+{
+    static const struct db_listen_events events = {
+        .notified = on_notified,
+        .up_changed = on_listen_up,
+    };
+    struct db_listen_events ev = events;
+
+    if (o == NULL || o->listen != NULL || o->listen_url == NULL || o->shutting_down)
+        return;
+    ev.data = o;
+    if (db_listen_new(o->loop, o->listen_url, CHANNEL, &ev, &o->listen) < 0) {
+        log_error("orchestrator: cannot start the LISTEN connection; waits and streams poll");
+        o->listen_url = NULL;
+    }
 }
 
 static void init_timer(struct orchestrator *o, uv_timer_t *t)
@@ -586,7 +601,7 @@ static int start(svc_env *env)
     init_timer(o, &o->step_timer);
     o->timers = true;
     uv_timer_start(&o->house_timer, on_house_timer, ORCH_TICK_MS, ORCH_TICK_MS);
-    return start_listen(o);
+    return plan_listen(o);
 }
 
 /* Without a LISTEN connection, the pool's return is the database's
@@ -601,7 +616,7 @@ static void serving_changed(svc_env *env, bool serving)
         o->pool_was_down = true;
         return;
     }
-    if (o->pool_was_down && o->listen == NULL)
+    if (o->pool_was_down && o->listen_url == NULL)
         orch_resync_all(o);
     o->pool_was_down = false;
 }

@@ -61,7 +61,8 @@ struct orchestrator {
     uv_loop_t *loop;
     list_node tenants; /* struct orch_tenant */
     uint64_t serials;
-    db_listen *listen; /* owned; NULL: polling only */
+    const char *listen_url; /* borrowed (cfg); NULL: polling only */
+    db_listen *listen;      /* owned; opened at the first use of the service */
     bool listen_up, listen_was_up, pool_was_down;
     uv_timer_t wait_timer;  /* ends of long polls and their polling */
     uint64_t wait_due_ms;   /* when it fires */
@@ -95,6 +96,9 @@ struct orch_job {
 };
 
 /* orchestrator.c */
+/* The service is in use: opens the LISTEN connection if it is not open
+ * (a server whose Orchestrator nobody calls keeps no extra connection). */
+void orch_use(struct orchestrator *o);
 struct orch_tenant *orch_tenant_find(struct orchestrator *o, const char *id);
 /* Finds or creates; NULL when out of memory. */
 struct orch_tenant *orch_tenant_get(struct orchestrator *o, const char *id);

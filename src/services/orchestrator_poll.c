@@ -176,6 +176,7 @@ void orch_dequeue(rpc_call *call, const ProtobufCMessage *request, void *data)
     w->e = data;
     w->o = svc_entry_env(w->e)->orchestrator;
     w->req = (const Arbiter__V1__DequeueTasksRequest *)request;
+    orch_use(w->o);
     now = uv_now(w->o->loop);
     w->wait_end_ms = now + (uint64_t)w->req->wait_ms;
     if (deadline != UINT64_MAX && deadline < w->wait_end_ms + WAIT_MARGIN_MS)

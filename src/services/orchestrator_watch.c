@@ -225,6 +225,7 @@ void orch_watch(rpc_call *call, const ProtobufCMessage *request, void *data)
         rpc_call_finish(call, RPC_UNAVAILABLE, "no database configured");
         return;
     }
+    orch_use(o);
     t = orch_tenant_get(o, rpc_call_tenant(call));
     if (w == NULL || t == NULL) {
         svc_oom(call);

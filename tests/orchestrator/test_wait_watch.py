@@ -212,7 +212,8 @@ class Watch(OrchCase):
     def test_across_servers(self):
         t = self.c.new_tenant()
         with harness.ArbiterServer(test_service=False) as other:
-            col = Collector(Client(other).watch(t))
+            col = Collector(Client(other).watch(t))  # its first use: LISTEN starts
+            time.sleep(0.3)
             began = time.monotonic()
             task = self.c.enqueue(t, "x")
             events = col.wait_for(lambda evs: len(statuses(evs)) >= 1)
@@ -274,7 +275,11 @@ class Hints(unittest.TestCase):
                                    args=["--metrics-listen", "127.0.0.1:%d" % port]) as srv:
             c = Client(srv)
             t = c.new_tenant()
-            c.enqueue(t, "warm-up")  # the LISTEN connection is up by now
+            c.enqueue(t, "warm-up")  # the first use opens the LISTEN connection
+            deadline = time.monotonic() + 10
+            while metric(scrape(port), "arbiterd_orchestrator_listening") != 1:
+                self.assertLess(time.monotonic(), deadline, "never listening")
+                time.sleep(0.05)
             pg_bin = os.environ.get("ARBITER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
             listener = subprocess.Popen(
                 [os.path.join(pg_bin, "psql"), "-X", "-q", harness.superuser_url()],
@@ -299,6 +304,28 @@ class Hints(unittest.TestCase):
         self.assertLess(len(mine), 200)
         self.assertEqual({flag for flag, _ in mine}, {"A"})
         self.assertEqual(len({n for _, n in mine}), len(mine))  # distinct payloads
+
+
+class LazyListen(unittest.TestCase):
+    def listeners(self):
+        return int(orchcommon.sql_value("SELECT count(*) FROM pg_stat_activity"
+                                        " WHERE application_name = 'arbiterd-listen'"))
+
+    def test_listen_connection_opens_at_first_use(self):
+        """A server whose Orchestrator nobody calls keeps no extra
+        connection; the first call opens it."""
+        before = self.listeners()
+        with harness.ArbiterServer(test_service=False) as srv:
+            c = Client(srv)
+            t = c.new_tenant()  # Admin: not the Orchestrator
+            time.sleep(0.5)
+            self.assertEqual(self.listeners(), before)
+            c.call("GetQueueStats", pb.GetQueueStatsRequest(), t)  # reads: no use yet
+            c.enqueue(t, "x")
+            deadline = time.monotonic() + 10
+            while self.listeners() != before + 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
 
 
 class Restart(OrchCase):
