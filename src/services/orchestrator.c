@@ -10,6 +10,7 @@
  * and every one is scoped to the caller's tenant by row-level security. */
 #include "services/orchestrator.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -496,6 +497,7 @@ void orch_job_free(struct orch_job *j)
 {
     if (j == NULL)
         return;
+    assert(list_empty(&j->link)); /* freed once */
     list_push(&j->o->finished, &j->link);
     if (j->o->timers && !uv_is_active((uv_handle_t *)&j->o->reap_timer))
         uv_timer_start(&j->o->reap_timer, on_reap_timer, 0, 0);

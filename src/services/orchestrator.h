@@ -77,7 +77,7 @@ struct orchestrator {
     uint64_t hint_seq;
     unsigned ticks;
     bool house_running;
-    struct orch_job *house_job; /* the round running, between its steps */
+    struct orch_job *house_job; /* a round waiting for its next step (step_timer) */
     bool house_queued;          /* this round waits for a connection like a call */
     uint64_t house_ok_ms;       /* the last round that ran to its end */
     svc_map *event_map;         /* owned: outbox rows to QueueEvent */

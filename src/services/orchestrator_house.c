@@ -65,9 +65,13 @@ static void step_later(struct orch_job *j)
 void orch_house_step(uv_timer_t *h)
 {
     struct orchestrator *o = h->data;
+    struct orch_job *j = o->house_job;
 
-    if (o->house_job != NULL)
-        next_tenant(o->house_job);
+    /* From here the round belongs to its transaction's callback: only a
+     * round between two steps is house_job (which shutdown may free). */
+    o->house_job = NULL;
+    if (j != NULL)
+        next_tenant(j);
 }
 
 static void on_tenant_done(db_txn *txn, void *data)

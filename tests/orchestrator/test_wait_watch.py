@@ -374,6 +374,26 @@ class Shutdown(unittest.TestCase):
             self.assertLess(time.monotonic() - began, 5)
 
 
+    def test_shutdown_in_the_middle_of_housekeeping(self):
+        """Regression: a round of lease rescues (one transaction per
+        tenant) still running at shutdown was freed twice (abort)."""
+        prefix = "h%d-" % os.getpid()
+        orchcommon.psql("""
+            INSERT INTO tenants (id, name) SELECT '%(p)s' || i, 'x' FROM generate_series(1, 150) i;
+            INSERT INTO tasks (tenant_id, task_type, status, lease_token, lease_expires_at, attempts)
+            SELECT '%(p)s' || i, 'x', 'LEASED', gen_random_uuid(), now() - interval '1 s', 1
+            FROM generate_series(1, 150) i, generate_series(1, 2) j;""" % {"p": prefix})
+        for pause in (0.55, 0.6, 0.7):
+            srv = harness.ArbiterServer(test_service=False).start()
+            time.sleep(pause)  # the first round (every 0.5 s) is under way
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.proc.wait(10), 0)
+            srv.stop()
+            orchcommon.psql("UPDATE tasks SET status = 'LEASED', lease_token = gen_random_uuid(),"
+                            " lease_expires_at = now() - interval '1 s', finished_at = NULL"
+                            " WHERE tenant_id LIKE '%s%%'" % prefix)
+
+
 class Polling(unittest.TestCase):
     """--no-prepared-statements without --listen-database-url: no LISTEN
     connection, so waits and streams poll, and the log says so."""
