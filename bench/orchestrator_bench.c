@@ -310,7 +310,9 @@ static void on_poll_answer(arbiter_call *call, const arbiter_result *r, void *us
         return;
     }
     resp = arbiter__v1__dequeue_tasks_response__unpack(NULL, r->response_len, r->response);
-    if (resp != NULL && resp->n_tasks == 1)
+    if (b->poll_enqueued == 0) /* a task left from before: no enqueue this round */
+        uv_timer_stop(&b->poll_timer);
+    else if (resp != NULL && resp->n_tasks == 1)
         add(&b->latency, (double)(now - b->poll_enqueued) / 1e6);
     arbiter__v1__dequeue_tasks_response__free_unpacked(resp, NULL);
     poll_round(b);
@@ -338,6 +340,7 @@ static void poll_round(struct bench *b)
         finish(b);
         return;
     }
+    b->poll_enqueued = 0;
     req.worker_id = (char *)"poller";
     req.task_types = types;
     req.n_task_types = 1;
