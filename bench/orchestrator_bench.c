@@ -2,11 +2,12 @@
  * its latencies, through libarbiter on one libuv loop (so the client costs
  * little next to the server and PostgreSQL on the same cores).
  *
- *   orchestrator-bench SOCKET TENANT cycle SECONDS WORKERS [watch]
- *       WORKERS sequential loops of EnqueueTask -> DequeueTasks(max 1) ->
- *       CompleteTask, each on its own connection, for SECONDS; with
- *       "watch", a WatchQueue stream on one more connection, and the time
- *       from each enqueue's start to its QUEUED event.
+ *   orchestrator-bench SOCKET TENANT cycle SECONDS WORKERS INFLIGHT [watch]
+ *       WORKERS workers, each on its own connection, each running INFLIGHT
+ *       loops of EnqueueTask -> DequeueTasks(max 1) -> CompleteTask at
+ *       once, for SECONDS; counts completed tasks. With "watch", a
+ *       WatchQueue stream on one more connection, and the time from each
+ *       enqueue's start to its QUEUED event.
  *   orchestrator-bench SOCKET TENANT poll ROUNDS
  *       a DequeueTasks long poll waits; 5 ms later a task is enqueued on
  *       another connection: the time from the enqueue's start to the
@@ -25,6 +26,7 @@
 #include "orchestrator.pb-c.h"
 
 #define MAX_WORKERS 64
+#define MAX_INFLIGHT 64
 #define ID_LEN 36
 #define TABLE_BITS 20 /* task ids seen: 1M slots */
 #define SVC "/arbiter.v1.Orchestrator/"
@@ -41,13 +43,20 @@ struct samples {
 };
 
 struct bench;
+struct worker;
 
-struct worker {
+/* One loop of cycles; a worker runs several on its connection. */
+struct lane {
+    struct worker *w;
     struct bench *b;
-    arbiter_client *client;
-    char name[16];
     uint64_t cycle_start, enqueue_start;
     uint64_t cycles;
+};
+
+struct worker {
+    arbiter_client *client;
+    char name[16];
+    struct lane lanes[MAX_INFLIGHT];
 };
 
 struct bench {
@@ -56,7 +65,7 @@ struct bench {
     uint64_t end_ns;
     bool stopping;
     struct worker workers[MAX_WORKERS];
-    int nworkers, running;
+    int nworkers, inflight, running;
     arbiter_client *aux; /* the stream, or the enqueuer of the poll mode */
     arbiter_call *stream;
     bool live;
@@ -156,7 +165,7 @@ static bool failed(struct bench *b, const char *what, const arbiter_result *r)
 
 /* ---- the cycle ----------------------------------------------------------- */
 
-static void cycle_begin(struct worker *w);
+static void cycle_begin(struct lane *l);
 
 /* Closes every connection: the loop then runs out. */
 static void finish(struct bench *b)
@@ -168,87 +177,88 @@ static void finish(struct bench *b)
     arbiter_client_close(b->aux);
 }
 
-static void worker_done(struct worker *w)
+static void lane_done(struct lane *l)
 {
-    if (--w->b->running == 0)
-        finish(w->b);
+    if (--l->b->running == 0)
+        finish(l->b);
 }
 
 static void on_completed(arbiter_call *call, const arbiter_result *r, void *user)
 {
-    struct worker *w = user;
+    struct lane *l = user;
     uint64_t now = uv_hrtime();
 
-    if (!failed(w->b, "CompleteTask", r)) {
-        w->cycles++;
-        add(&w->b->cycle, (double)(now - w->cycle_start) / 1e6);
+    if (!failed(l->b, "CompleteTask", r)) {
+        l->cycles++;
+        add(&l->b->cycle, (double)(now - l->cycle_start) / 1e6);
     }
-    cycle_begin(w);
+    cycle_begin(l);
 }
 
 static void on_dequeued(arbiter_call *call, const arbiter_result *r, void *user)
 {
-    struct worker *w = user;
+    struct lane *l = user;
     Arbiter__V1__DequeueTasksResponse *resp;
     Arbiter__V1__CompleteTaskRequest req = ARBITER__V1__COMPLETE_TASK_REQUEST__INIT;
 
-    if (failed(w->b, "DequeueTasks", r)) {
-        cycle_begin(w);
+    if (failed(l->b, "DequeueTasks", r)) {
+        cycle_begin(l);
         return;
     }
     resp = arbiter__v1__dequeue_tasks_response__unpack(NULL, r->response_len, r->response);
     if (resp == NULL || resp->n_tasks == 0) { /* another worker took it: go round */
         arbiter__v1__dequeue_tasks_response__free_unpacked(resp, NULL);
-        cycle_begin(w);
+        cycle_begin(l);
         return;
     }
     req.task_id = resp->tasks[0]->id;
     req.lease_token = resp->tasks[0]->lease_token;
-    start(w->b, w->client, "CompleteTask", &req.base, on_completed, NULL, w, NULL);
+    start(l->b, l->w->client, "CompleteTask", &req.base, on_completed, NULL, l, NULL);
     arbiter__v1__dequeue_tasks_response__free_unpacked(resp, NULL);
 }
 
 static void on_enqueued(arbiter_call *call, const arbiter_result *r, void *user)
 {
-    struct worker *w = user;
+    struct lane *l = user;
     Arbiter__V1__Task *task;
     Arbiter__V1__DequeueTasksRequest req = ARBITER__V1__DEQUEUE_TASKS_REQUEST__INIT;
 
-    if (failed(w->b, "EnqueueTask", r)) {
-        cycle_begin(w);
+    if (failed(l->b, "EnqueueTask", r)) {
+        cycle_begin(l);
         return;
     }
     task = arbiter__v1__task__unpack(NULL, r->response_len, r->response);
-    if (task != NULL && w->b->stream != NULL)
-        slot(w->b, task->id)->enqueued = w->enqueue_start;
+    if (task != NULL && l->b->stream != NULL)
+        slot(l->b, task->id)->enqueued = l->enqueue_start;
     arbiter__v1__task__free_unpacked(task, NULL);
-    req.worker_id = w->name;
+    req.worker_id = l->w->name;
     req.max = 1;
     req.lease_ms = 30000;
-    start(w->b, w->client, "DequeueTasks", &req.base, on_dequeued, NULL, w, NULL);
+    start(l->b, l->w->client, "DequeueTasks", &req.base, on_dequeued, NULL, l, NULL);
 }
 
-static void cycle_begin(struct worker *w)
+static void cycle_begin(struct lane *l)
 {
     Arbiter__V1__EnqueueTaskRequest req = ARBITER__V1__ENQUEUE_TASK_REQUEST__INIT;
     Arbiter__V1__Task task = ARBITER__V1__TASK__INIT;
 
-    w->cycle_start = uv_hrtime();
-    if (w->cycle_start >= w->b->end_ns || w->b->errors > 100) {
-        worker_done(w);
+    l->cycle_start = uv_hrtime();
+    if (l->cycle_start >= l->b->end_ns || l->b->errors > 100) {
+        lane_done(l);
         return;
     }
     task.task_type = (char *)"bench";
     task.payload_json = (char *)"{\"n\": 1}";
     req.task = &task;
-    w->enqueue_start = w->cycle_start;
-    start(w->b, w->client, "EnqueueTask", &req.base, on_enqueued, NULL, w, NULL);
+    l->enqueue_start = l->cycle_start;
+    start(l->b, l->w->client, "EnqueueTask", &req.base, on_enqueued, NULL, l, NULL);
 }
 
 static void start_workers(struct bench *b)
 {
     for (int i = 0; i < b->nworkers; i++)
-        cycle_begin(&b->workers[i]);
+        for (int k = 0; k < b->inflight; k++)
+            cycle_begin(&b->workers[i].lanes[k]);
 }
 
 /* ---- the stream ---------------------------------------------------------- */
@@ -369,7 +379,7 @@ static void run_cycle(struct bench *b, double seconds, bool watch)
     b->table = calloc((size_t)1 << TABLE_BITS, sizeof(*b->table));
     if (b->table == NULL)
         die("out of memory", -ENOMEM);
-    b->running = b->nworkers;
+    b->running = b->nworkers * b->inflight;
     b->end_ns = uv_hrtime() + (uint64_t)(seconds * 1e9);
     began = uv_hrtime();
     if (watch) {
@@ -381,7 +391,8 @@ static void run_cycle(struct bench *b, double seconds, bool watch)
     uv_run(&b->loop, UV_RUN_DEFAULT);
     uint64_t cycles = 0;
     for (int i = 0; i < b->nworkers; i++)
-        cycles += b->workers[i].cycles;
+        for (int k = 0; k < b->inflight; k++)
+            cycles += b->workers[i].lanes[k].cycles;
     printf("cycles %" PRIu64 "\ncycle_rate %.1f\n", cycles,
            (double)cycles / ((double)(uv_hrtime() - began) / 1e9));
     report("cycle", &b->cycle);
@@ -405,11 +416,11 @@ static long number(const char *s, long min, long max)
 int main(int argc, char **argv)
 {
     static struct bench b; /* 1M-slot table pointer and 64 workers: not on the stack */
-    bool watch;
+    bool cycle = argc > 3 && strcmp(argv[3], "cycle") == 0;
 
-    if (argc < 5 || (strcmp(argv[3], "cycle") != 0 && strcmp(argv[3], "poll") != 0)) {
+    if (argc < 5 || (!cycle && strcmp(argv[3], "poll") != 0) || (cycle && argc < 7)) {
         fprintf(stderr,
-                "usage: %s SOCKET TENANT cycle SECONDS WORKERS [watch]\n"
+                "usage: %s SOCKET TENANT cycle SECONDS WORKERS INFLIGHT [watch]\n"
                 "       %s SOCKET TENANT poll ROUNDS\n",
                 argv[0], argv[0]);
         return 2;
@@ -418,16 +429,18 @@ int main(int argc, char **argv)
     uv_loop_init(&b.loop);
     b.socket = argv[1];
     b.tenant = argv[2];
-    b.nworkers =
-        strcmp(argv[3], "cycle") == 0 && argc > 5 ? (int)number(argv[5], 1, MAX_WORKERS) : 1;
+    b.nworkers = cycle ? (int)number(argv[5], 1, MAX_WORKERS) : 1;
+    b.inflight = cycle ? (int)number(argv[6], 1, MAX_INFLIGHT) : 1;
     for (int i = 0; i < b.nworkers; i++) {
-        b.workers[i].b = &b;
         b.workers[i].client = connect_to(&b);
         snprintf(b.workers[i].name, sizeof(b.workers[i].name), "w%d", i);
+        for (int k = 0; k < MAX_INFLIGHT; k++) {
+            b.workers[i].lanes[k].w = &b.workers[i];
+            b.workers[i].lanes[k].b = &b;
+        }
     }
-    if (strcmp(argv[3], "cycle") == 0) {
-        watch = argc > 6 && strcmp(argv[6], "watch") == 0;
-        run_cycle(&b, (double)number(argv[4], 1, 3600), watch);
+    if (cycle) {
+        run_cycle(&b, (double)number(argv[4], 1, 3600), argc > 7 && strcmp(argv[7], "watch") == 0);
     } else {
         b.aux = connect_to(&b);
         b.rounds = (int)number(argv[4], 1, 1000000);
