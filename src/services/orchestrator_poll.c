@@ -131,9 +131,9 @@ static void on_dequeued(db_txn *txn, void *data)
         return;
     n = db_rows(txn, 0);
     if (n > 0 || !may_wait(w)) {
-        reply(w, txn, n);
         if (n > 0)
-            orch_changed(w->o, tenant, false);
+            orch_changed(w->o, tenant, false); /* before the call may end */
+        reply(w, txn, n);
         return;
     }
     t = orch_tenant_get(w->o, tenant);
