@@ -309,11 +309,20 @@ static void on_poll_enqueued(arbiter_call *call, const arbiter_result *r, void *
     failed(user, "EnqueueTask", r);
 }
 
+static void on_poll_completed(arbiter_call *call, const arbiter_result *r, void *user)
+{
+    struct bench *b = user;
+
+    failed(b, "CompleteTask", r);
+    poll_round(b);
+}
+
 static void on_poll_answer(arbiter_call *call, const arbiter_result *r, void *user)
 {
     struct bench *b = user;
     uint64_t now = uv_hrtime();
     Arbiter__V1__DequeueTasksResponse *resp;
+    Arbiter__V1__CompleteTaskRequest req = ARBITER__V1__COMPLETE_TASK_REQUEST__INIT;
 
     if (failed(b, "DequeueTasks", r)) {
         poll_round(b);
@@ -324,8 +333,16 @@ static void on_poll_answer(arbiter_call *call, const arbiter_result *r, void *us
         uv_timer_stop(&b->poll_timer);
     else if (resp != NULL && resp->n_tasks == 1)
         add(&b->latency, (double)(now - b->poll_enqueued) / 1e6);
+    if (resp == NULL || resp->n_tasks == 0) {
+        arbiter__v1__dequeue_tasks_response__free_unpacked(resp, NULL);
+        poll_round(b);
+        return;
+    }
+    /* Done with it, so no later round finds it (not measured). */
+    req.task_id = resp->tasks[0]->id;
+    req.lease_token = resp->tasks[0]->lease_token;
+    start(b, b->aux, "CompleteTask", &req.base, on_poll_completed, NULL, b, NULL);
     arbiter__v1__dequeue_tasks_response__free_unpacked(resp, NULL);
-    poll_round(b);
 }
 
 static void on_poll_timer(uv_timer_t *t)
