@@ -86,27 +86,18 @@ static void render_pool(strbuf *t, const struct db_pool *pool)
 
 /* An info metric: which vector functions the database has; the label is
  * the database's own description, less what a label value cannot hold. */
-static void render_vector_impl(strbuf *t, const char *impl)
-{
-    if (!impl)
-        return;
-    strbuf_puts(t, "# HELP arbiterd_vector_implementation_info The database's vector functions "
-                   "(KnowledgeGraph).\n# TYPE arbiterd_vector_implementation_info gauge\n"
-                   "arbiterd_vector_implementation_info{implementation=\"");
-    for (; *impl; impl++)
-        if (*impl != '"' && *impl != '\\' && *impl != '\n')
-            strbuf_putc(t, *impl);
-    strbuf_puts(t, "\"} 1\n");
-}
-
 char *metrics_render(const struct rpc_stats *calls, double uptime_seconds,
-                     const struct db_pool *pool, const char *vector_impl, size_t *len)
+                     const struct db_pool *pool, svc_env *env, size_t *len)
 {
+    size_t n;
+    const struct svc_service *const *all = svc_services(&n);
     strbuf t;
 
     strbuf_init(&t, METRICS_MAX, NULL);
     render_calls(&t, calls, uptime_seconds);
     render_pool(&t, pool);
-    render_vector_impl(&t, vector_impl);
+    for (size_t i = 0; env != NULL && i < n; i++)
+        if (all[i]->metrics)
+            all[i]->metrics(env, &t);
     return strbuf_take(&t, len);
 }

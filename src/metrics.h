@@ -8,13 +8,14 @@
 #include <stdint.h>
 
 #include "rpc/server.h"
+#include "services/svc.h"
 
 struct db_pool;
 
-/* Renders into a malloc'd buffer (the caller frees) and sets *|len|.
- * |pool| may be NULL, and |vector_impl| (the database's vector functions,
- * svc_env.vector_impl) NULL while unknown. Returns NULL when out of memory. */
+/* Renders into a malloc'd buffer (the caller frees) and sets *|len|:
+ * the calls, the pool (may be NULL), then what each service's metrics
+ * hook adds (|env| may be NULL). Returns NULL when out of memory. */
 char *metrics_render(const struct rpc_stats *calls, double uptime_seconds,
-                     const struct db_pool *pool, const char *vector_impl, size_t *len);
+                     const struct db_pool *pool, svc_env *env, size_t *len);
 
 #endif

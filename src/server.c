@@ -186,7 +186,7 @@ static char *render_metrics(void *data, size_t *len)
 
     return metrics_render(&srv->rpc.stats,
                           (double)(uv_now(srv->loop) - srv->env.started_at_ms) / 1000.0, srv->pool,
-                          srv->env.vector_impl, len);
+                          &srv->env, len);
 }
 
 static void on_connection(net_listener *l)

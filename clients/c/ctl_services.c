@@ -8,6 +8,7 @@
 #include "health.pb-c.h"
 #include "knowledge.pb-c.h"
 #include "knowledge_graph.pb-c.h"
+#include "orchestrator.pb-c.h"
 #include "testing.pb-c.h"
 #include "verification.pb-c.h"
 #include "web_navigator.pb-c.h"
@@ -19,6 +20,7 @@ const ProtobufCServiceDescriptor *const ctl_services[] = {
     &arbiter__v1__web_navigator__descriptor,
     &arbiter__v1__knowledge__descriptor,
     &arbiter__v1__knowledge_graph__descriptor,
+    &arbiter__v1__orchestrator__descriptor,
     &arbiter__v1__testing__descriptor,
     &arbiter__v1__verification__descriptor,
     NULL,

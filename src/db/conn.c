@@ -55,55 +55,21 @@ static void conn_free(db_conn *c)
     db_pool_conn_freed(p);
 }
 
-static void on_poll_closed_free(uv_handle_t *h)
-{
-    free(h->data);
-}
-
 static void on_conn_poll_closed(uv_handle_t *h)
 {
     struct db_poll *pp = h->data;
-    db_conn *c = pp->conn;
+    db_conn *c = pp->owner;
 
     free(pp);
     conn_free(c);
 }
 
-/* Polls PQsocket() for |events|, replacing the poll handle when libpq
- * switched sockets. During connect the handle is always restarted, which
- * re-registers the fd even when libpq reopened the same number. */
+/* Polls PQsocket() for |events| (db/sock.h: the handle follows libpq's
+ * socket, and is restarted while connecting). */
 static int conn_watch(db_conn *c, int events)
 {
-    int fd = PQsocket(c->pg), rv;
-    bool restart = c->state == DB_CONN_CONNECTING;
-
-    if (fd < 0)
-        return -EBADF;
-    if (c->poll != NULL && fd != c->fd) {
-        c->poll->conn = NULL;
-        uv_close((uv_handle_t *)&c->poll->handle, on_poll_closed_free);
-        c->poll = NULL;
-    }
-    if (c->poll == NULL) {
-        struct db_poll *pp = calloc(1, sizeof(*pp));
-
-        if (pp == NULL)
-            return -ENOMEM;
-        rv = uv_poll_init(c->pool->loop, &pp->handle, fd);
-        if (rv < 0) {
-            free(pp);
-            return rv;
-        }
-        pp->handle.data = pp;
-        pp->conn = c;
-        c->poll = pp;
-        c->fd = fd;
-        restart = true;
-    }
-    if (!restart && events == c->events)
-        return 0;
-    c->events = events;
-    return uv_poll_start(&c->poll->handle, events, on_poll);
+    return db_sock_watch(&c->sock, c->pool->loop, c->pg, events, c->state == DB_CONN_CONNECTING,
+                         on_poll, c);
 }
 
 /* The i-th segment in flight, 0 the oldest. */
@@ -177,32 +143,38 @@ static void on_notice(void *arg, const char *message)
               message);
 }
 
-/* Starts libpq's non-blocking connect. |target| (may be NULL) replaces the
- * conninfo's host list with resolved addresses, so libpq never does a
- * blocking host name lookup. Returns 0 or -ECONNREFUSED (the connection
- * is then still registered: the caller closes it). */
-static int conn_begin(db_conn *c, const struct db_hosts_target *target)
+PGconn *db_connect_start(const char *conninfo, const char *application_name,
+                         const struct db_hosts_target *target)
 {
     static const char *const kw[] = {"options", "dbname", "application_name", "host", "hostaddr",
                                      "port",    NULL};
-    const char *vals[] = {"-c TimeZone=UTC -c DateStyle=ISO",
-                          c->pool->cfg->database_url,
-                          "arbiterd",
-                          NULL,
-                          NULL,
-                          NULL,
-                          NULL};
+    const char *vals[] = {
+        "-c TimeZone=UTC -c DateStyle=ISO", conninfo, application_name, NULL, NULL, NULL, NULL};
+    PGconn *pg;
 
     if (target != NULL) {
         vals[3] = target->host;
         vals[4] = target->hostaddr;
         vals[5] = target->port; /* NULL: the conninfo's port serves every entry */
     }
-    c->pg = PQconnectStartParams(kw, vals, 1);
-    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
-        log_debug("db: connect: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        return -ECONNREFUSED;
+    pg = PQconnectStartParams(kw, vals, 1);
+    if (pg != NULL && PQstatus(pg) == CONNECTION_BAD) {
+        log_debug("db: connect: %s", PQerrorMessage(pg));
+        PQfinish(pg);
+        pg = NULL;
     }
+    return pg;
+}
+
+/* Starts libpq's non-blocking connect. |target| (may be NULL) replaces the
+ * conninfo's host list with resolved addresses, so libpq never does a
+ * blocking host name lookup. Returns 0 or -ECONNREFUSED (the connection
+ * is then still registered: the caller closes it). */
+static int conn_begin(db_conn *c, const struct db_hosts_target *target)
+{
+    c->pg = db_connect_start(c->pool->cfg->database_url, "arbiterd", target);
+    if (c->pg == NULL)
+        return -ECONNREFUSED;
     PQsetNoticeProcessor(c->pg, on_notice, c);
     /* "behave as if PQconnectPoll last returned PGRES_POLLING_WRITING" */
     if (conn_watch(c, UV_WRITABLE) < 0)
@@ -312,21 +284,11 @@ static void conn_established(db_conn *c)
 static void conn_connect_step(db_conn *c)
 {
     db_pool *p = c->pool;
-    int rv = 0;
+    int rv = db_sock_connect_step(&c->sock, p->loop, c->pg, on_poll, c);
 
-    switch (PQconnectPoll(c->pg)) {
-    case PGRES_POLLING_READING:
-        rv = conn_watch(c, UV_READABLE);
-        break;
-    case PGRES_POLLING_WRITING:
-        rv = conn_watch(c, UV_WRITABLE);
-        break;
-    case PGRES_POLLING_OK:
+    if (rv == 1) {
         conn_established(c);
         return;
-    default:
-        rv = -ECONNREFUSED;
-        break;
     }
     if (rv < 0) {
         if (!p->down) {
@@ -712,7 +674,7 @@ static void conn_io(db_conn *c, int events)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct db_poll *pp = h->data;
-    db_conn *c = pp->conn;
+    db_conn *c = pp->owner;
 
     if (c == NULL)
         return;
@@ -795,10 +757,8 @@ void db_conn_close(db_conn *c, const char *why)
     if (c->resolving) {
         /* freed by on_resolved(), which always runs (UV_ECANCELED at worst) */
         uv_cancel((uv_req_t *)&c->resolve);
-    } else if (c->poll != NULL) {
-        uv_poll_stop(&c->poll->handle);
-        uv_close((uv_handle_t *)&c->poll->handle, on_conn_poll_closed);
-        c->poll = NULL;
+    } else if (c->sock.poll != NULL) {
+        db_sock_close(&c->sock, NULL, on_conn_poll_closed); /* conn_free() runs PQfinish */
     } else {
         conn_free(c);
         return;

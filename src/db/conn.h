@@ -21,6 +21,7 @@
 
 #include "db/db_priv.h"
 #include "db/hosts.h"
+#include "db/sock.h"
 
 enum db_conn_state {
     DB_CONN_CONNECTING, /* PQconnectPoll in progress */
@@ -56,19 +57,12 @@ struct db_segment {
     uint64_t start_ns; /* uv_hrtime() when it was sent */
 };
 
-struct db_poll {
-    uv_poll_t handle;
-    struct db_conn *conn; /* borrowed; NULL once detached */
-};
-
 struct db_cancel_req;
 
 typedef struct db_conn {
     struct db_pool *pool; /* borrowed */
     PGconn *pg;           /* owned */
-    struct db_poll *poll; /* owned; NULL until the socket is known */
-    int fd;
-    int events; /* UV_READABLE / UV_WRITABLE currently polled */
+    db_sock sock;         /* the poll handle on PQsocket() (db/sock.h) */
     enum db_conn_state state;
     list_node node; /* in the pool's list for the state */
     uint64_t id;
@@ -89,5 +83,14 @@ typedef struct db_conn {
     int resolve_rv;
     bool resolving; /* lookup in flight: free only in its callback */
 } db_conn;
+
+/* Starts libpq's non-blocking connect to |conninfo| (any conninfo string or
+ * URI) in UTC with ISO dates, as |application_name|. |target| (may be
+ * NULL) replaces the conninfo's host list with resolved addresses
+ * (db/hosts.h), so libpq never looks a name up itself. Returns the
+ * connection, or NULL when libpq refused at once (logged at debug level).
+ * Shared by the pool's connections and the LISTEN connection. */
+PGconn *db_connect_start(const char *conninfo, const char *application_name,
+                         const struct db_hosts_target *target);
 
 #endif

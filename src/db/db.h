@@ -94,6 +94,11 @@ typedef struct db_ctx {
      * (true), or that it was (false). May be NULL. */
     void (*set_in_doubt)(void *owner, bool in_doubt);
     void *owner;
+    /* The server's own housekeeping, not a call: it runs on an idle
+     * connection that calls leave spare (another one idle too, or no call
+     * running) or fails at once (UNAVAILABLE); it never waits in the queue
+     * behind calls and stays out of the acquisition statistics. */
+    bool background;
 } db_ctx;
 
 /* Starts a transaction on |pool| for |ctx|. Returns NULL when the arena is

@@ -370,19 +370,45 @@ static void on_wait_timer(uv_timer_t *h)
     arm_wait_timer(p);
 }
 
+/* Whether background work may take an idle connection now: one calls
+ * can spare (another stays idle, or no call runs at all). */
+static bool spare_connection(const db_pool *p)
+{
+    return list_empty(&p->waiters) &&
+           (p->n[DB_CONN_IDLE] >= 2 || (p->n[DB_CONN_IDLE] == 1 && p->n[DB_CONN_BUSY] == 0));
+}
+
+/* Runs |t| on the most recently idle connection. */
+static void start_on_idle(db_pool *p, db_txn *t)
+{
+    db_txn_on_cancel(t, on_owner_cancel);
+    db_conn_start(container_of(p->lists[DB_CONN_IDLE].next, db_conn, node), t);
+}
+
+static void fail_now(db_txn *t, rpc_status status, const char *msg)
+{
+    db_txn_fail(t, status, NULL, msg);
+    db_txn_complete(t);
+}
+
 void db_pool_submit(db_pool *p, db_txn *t)
 {
     uint64_t remaining = db_txn_remaining_ms(t, uv_now(p->loop)), wait;
     db_conn *c;
 
     if (p->closing || p->fatal || p->down) {
-        db_txn_fail(t, RPC_UNAVAILABLE, NULL, "database unavailable");
-        db_txn_complete(t);
+        fail_now(t, RPC_UNAVAILABLE, "database unavailable");
         return;
     }
     if (remaining == 0) {
-        db_txn_fail(t, RPC_DEADLINE_EXCEEDED, NULL, "deadline exceeded");
-        db_txn_complete(t);
+        fail_now(t, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
+        return;
+    }
+    if (t->ctx.background) {
+        if (spare_connection(p))
+            start_on_idle(p, t);
+        else
+            fail_now(t, RPC_UNAVAILABLE, "no spare database connection");
         return;
     }
     if (list_empty(&p->waiters) && (c = next_conn(p)) != NULL) {
@@ -394,9 +420,7 @@ void db_pool_submit(db_pool *p, db_txn *t)
     }
     if (p->n_waiting >= p->cfg->pool_queue) {
         p->stats_queue_full++;
-        db_txn_fail(t, RPC_RESOURCE_EXHAUSTED, NULL,
-                    "too many calls waiting for a database connection");
-        db_txn_complete(t);
+        fail_now(t, RPC_RESOURCE_EXHAUSTED, "too many calls waiting for a database connection");
         return;
     }
     wait = p->cfg->acquire_timeout_ms;

@@ -89,8 +89,10 @@ void rpc_call_set_in_doubt(rpc_call *call, bool in_doubt);
 
 /* Sends one response message (serialised now; |msg| may be freed or reused
  * afterwards). For unary methods use rpc_call_reply() instead.
- * Returns 0, -ECANCELED when the call is already done, -ENOMEM, or -EMSGSIZE
- * when the message is over the size limit. */
+ * Returns 0, -ECANCELED when the call is already done, -ENOMEM, -EMSGSIZE
+ * when the message is over the size limit, or -ENOBUFS when the peer has
+ * not taken what was sent before (over 1 MiB queued, or the connection's
+ * memory budget spent): a stream should end then rather than buffer. */
 int rpc_call_send(rpc_call *call, const ProtobufCMessage *msg);
 
 /* Ends the call with |status| and an optional human-readable |message|

@@ -30,26 +30,30 @@ static void request_principal(const ProtobufCMessage *msg, enum tenant_principal
     *id = req->uid != NULL ? req->uid->value : req->gid != NULL ? req->gid->value : 0;
 }
 
-static void grant_committed(svc_env *env, const ProtobufCMessage *msg, const db_txn *t)
+static void grant_committed(rpc_call *call, const svc_entry *e, const ProtobufCMessage *msg,
+                            const db_txn *t)
 {
     const Arbiter__V1__GrantTenantRequest *req = (const void *)msg;
     enum tenant_principal kind;
     uint32_t id;
 
+    (void)call;
     (void)t;
     request_principal(msg, &kind, &id);
-    tenant_auth_changed(env, req->tenant_id, kind, id, true);
+    tenant_auth_changed(svc_entry_env(e), req->tenant_id, kind, id, true);
 }
 
-static void revoke_committed(svc_env *env, const ProtobufCMessage *msg, const db_txn *t)
+static void revoke_committed(rpc_call *call, const svc_entry *e, const ProtobufCMessage *msg,
+                             const db_txn *t)
 {
     const Arbiter__V1__RevokeTenantRequest *req = (const void *)msg;
     enum tenant_principal kind;
     uint32_t id;
 
+    (void)call;
     request_principal(msg, &kind, &id);
     if (db_affected(t, 0) > 0)
-        tenant_auth_changed(env, req->tenant_id, kind, id, false);
+        tenant_auth_changed(svc_entry_env(e), req->tenant_id, kind, id, false);
 }
 
 static bool pool_errors(rpc_call *call, const struct db_pool_stats *s, Arbiter__V1__PoolStats *out)
@@ -199,6 +203,19 @@ static const svc_method methods[] = {
         .reply = SVC_PAGE,
         .field = "grants",
         .keys = SVC_KEYS("_id"),
+    },
+    {
+        /* queue_settings is a tenant table (migrations/0007): the first
+         * statement names the tenant for this transaction only. */
+        .name = "SetQueueCapacity",
+        .flags = SVC_ADMIN,
+        .checks = SVC_CHECKS(SVC_NAME("tenant_id", 64), SVC_RANGE("capacity", 0, 100000000)),
+        .stmts = {{"SELECT set_config('app.current_tenant', $1, true)", SVC_PARAMS("tenant_id")},
+                  {"INSERT INTO queue_settings (capacity) VALUES ($1) ON CONFLICT (tenant_id)"
+                   " DO UPDATE SET capacity = EXCLUDED.capacity, updated_at = now()"
+                   " RETURNING tenant_id, capacity",
+                   SVC_PARAMS("capacity")}},
+        .errors = SVC_ERRORS({RPC_FAILED_PRECONDITION, "tenant_id: no such tenant"}),
     },
 };
 

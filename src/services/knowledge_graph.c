@@ -469,9 +469,26 @@ static int start(svc_env *env)
                               sizeof(methods) / sizeof(methods[0]));
 }
 
+/* arbiterd_vector_implementation_info, once the database said which. */
+static void metrics(svc_env *env, strbuf *t)
+{
+    const char *impl = env->vector_impl;
+
+    if (!impl)
+        return;
+    strbuf_puts(t, "# HELP arbiterd_vector_implementation_info The database's vector functions "
+                   "(KnowledgeGraph).\n# TYPE arbiterd_vector_implementation_info gauge\n"
+                   "arbiterd_vector_implementation_info{implementation=\"");
+    for (; *impl; impl++)
+        if (*impl != '"' && *impl != '\\' && *impl != '\n')
+            strbuf_putc(t, *impl);
+    strbuf_puts(t, "\"} 1\n");
+}
+
 const struct svc_service svc_knowledge_graph = {
     .name = "KnowledgeGraph",
     .start = start,
     .serving_changed = serving_changed,
     .stop = stop,
+    .metrics = metrics,
 };

@@ -12,6 +12,7 @@ extern const struct svc_service svc_verification;   /* arbiter.v1.Verification *
 extern const struct svc_service svc_web_navigator;  /* arbiter.v1.WebNavigator */
 extern const struct svc_service svc_knowledge;      /* arbiter.v1.Knowledge */
 extern const struct svc_service svc_knowledge_graph; /* arbiter.v1.KnowledgeGraph */
+extern const struct svc_service svc_orchestrator;   /* arbiter.v1.Orchestrator */
 extern const struct svc_service svc_testing;        /* --enable-test-service only */
 
 /* Testing's DbProbe (testing_db.c), registered by svc_testing. */

@@ -8,7 +8,7 @@ const struct svc_service *const *svc_services(size_t *n)
 {
     static const struct svc_service *const all[] = {
         &svc_health, &svc_agent_registry, &svc_admin, &svc_testing, &svc_verification,
-        &svc_web_navigator, &svc_knowledge, &svc_knowledge_graph,
+        &svc_web_navigator, &svc_knowledge, &svc_knowledge_graph, &svc_orchestrator,
     };
 
     *n = sizeof(all) / sizeof(all[0]);

@@ -24,6 +24,8 @@
 struct db_pool;
 struct health;
 struct tenant_auth;
+struct orchestrator;
+struct strbuf;
 
 /* What services may use. Owned by the server; services read it and keep
  * their own state in the fields named for them. */
@@ -37,6 +39,7 @@ typedef struct svc_env {
     struct health *health;           /* owned by the Health service */
     struct tenant_auth *tenant_auth; /* owned by Admin; NULL unless --tenant-auth=peer */
     char *vector_impl;               /* owned by KnowledgeGraph: the database's vector functions, or NULL */
+    struct orchestrator *orchestrator; /* owned by the Orchestrator service */
 } svc_env;
 
 struct svc_service {
@@ -45,6 +48,8 @@ struct svc_service {
     void (*serving_changed)(svc_env *env, bool serving);
     void (*shutdown)(svc_env *env); /* shutdown began: end long-lived streams */
     void (*stop)(svc_env *env);     /* frees what start allocated */
+    /* appends the service's Prometheus text to a scrape (optional) */
+    void (*metrics)(svc_env *env, struct strbuf *out);
 };
 
 /* Every service, in registration order, and their count. */

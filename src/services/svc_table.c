@@ -475,7 +475,7 @@ static void on_done(db_txn *t, void *data)
     if (svc_entry_failed(p->call, p->e, t))
         return;
     if (p->e->m->committed != NULL)
-        p->e->m->committed(p->e->env, p->req, t);
+        p->e->m->committed(p->call, p->e, p->req, t);
     reply(p, t);
 }
 

@@ -95,6 +95,8 @@ typedef struct svc_violation {
 
 #define SVC_VIOLATIONS(...) ((const svc_violation[]){__VA_ARGS__, {NULL, NULL}})
 
+typedef struct svc_entry svc_entry;
+
 typedef struct svc_method {
     const char *name;
     unsigned flags;
@@ -107,14 +109,15 @@ typedef struct svc_method {
     const char *not_found;
     const svc_error *errors;
     const svc_violation *violations; /* before .errors */
-    /* Runs after the transaction committed, before the reply is sent: for
-     * state the server keeps beside the database (a cache that must not
-     * answer from before the change once the caller has its answer). */
-    void (*committed)(svc_env *env, const ProtobufCMessage *req, const db_txn *t);
     rpc_handler_fn handler;
+    /* Runs once the transaction of a table entry committed, before the
+     * reply is built, with the request and the results readable: for what
+     * the server keeps or does beside the database (a cache that must not
+     * answer from before the change once the caller has its answer,
+     * wake-ups, hints to other servers). NULL: nothing. */
+    void (*committed)(rpc_call *call, const svc_entry *e, const ProtobufCMessage *req,
+                      const db_txn *t);
 } svc_method;
-
-typedef struct svc_entry svc_entry;
 
 /* Compiles |n| methods of |service| and registers them. Returns 0, or
  * -EINVAL after logging which entry and path is wrong, or -ENOMEM. */

@@ -80,6 +80,9 @@ static const struct cfg_key keys[] = {
      "do not prepare statements (PgBouncer transaction mode)"},
     {"allow-rls-bypass", KEY_BOOL, F(allow_rls_bypass), 0, 0, NULL,
      "serve even when the database role bypasses RLS (local experiments only)"},
+    {"listen-database-url", KEY_STR, F(listen_database_url), 0, 0, "DSN",
+     "direct conninfo for LISTEN/NOTIFY (default --database-url, none with "
+     "--no-prepared-statements: then long polls and WatchQueue poll)"},
     {"migrate-database-url", KEY_STR, F(migrate_database_url), 0, 0, "DSN",
      "conninfo of the owner role for `arbiterd migrate`"},
     {"migrations-dir", KEY_STR, F(migrations_dir), 0, 0, "DIR", "where the NNNN_*.sql files are"},
@@ -653,6 +656,13 @@ int cfg_reload(struct cfg *live, int argc, char *const argv[], char *const envp[
     }
     cfg_free(&fresh);
     return changed;
+}
+
+const char *cfg_listen_url(const struct cfg *c)
+{
+    if (c->listen_database_url != NULL)
+        return c->listen_database_url;
+    return c->no_prepared_statements ? NULL : c->database_url;
 }
 
 static void default_text(const struct cfg *d, const struct cfg_key *k, char *out, size_t n)

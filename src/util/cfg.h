@@ -52,6 +52,8 @@ struct cfg {
     uint64_t statement_timeout_ms; /* --statement-timeout-ms, default 30000 */
     bool no_prepared_statements;   /* --no-prepared-statements */
     bool allow_rls_bypass;         /* --allow-rls-bypass (local experiments only) */
+    /* --listen-database-url: the LISTEN/NOTIFY connection (NULL: see cfg_listen_url()) */
+    const char *listen_database_url;
 
     /* migrate */
     const char *migrate_database_url; /* --migrate-database-url, ARBITER_MIGRATE_DATABASE_URL */
@@ -99,6 +101,11 @@ void cfg_free(struct cfg *c);
  * -EINVAL with a one-line reason in |err| (nothing changed then). */
 int cfg_reload(struct cfg *live, int argc, char *const argv[], char *const envp[], char *err,
                size_t errlen) __attribute__((warn_unused_result));
+
+/* The conninfo of the LISTEN connection: --listen-database-url, else
+ * --database-url unless --no-prepared-statements says that one is a
+ * transaction-mode pooler (where LISTEN does not work); NULL: none. */
+const char *cfg_listen_url(const struct cfg *c);
 
 /* Prints the usage text: every documented flag with its environment
  * variable and default. */

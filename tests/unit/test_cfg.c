@@ -121,6 +121,24 @@ Test(cfg, database_url_falls_back_to_DATABASE_URL)
     cr_assert(eq(str, (char *)l.c.database_url, "host=b"));
 }
 
+Test(cfg, listen_url_defaults_to_the_database_url_unless_pooled)
+{
+    char *plain[] = {"arbiterd", "--database-url", "host=a", NULL};
+    char *pooled[] = {"arbiterd", "--database-url", "host=a", "--no-prepared-statements", NULL};
+    char *direct[] = {"arbiterd", "--database-url", "host=a", "--no-prepared-statements",
+                      "--listen-database-url", "host=b", NULL};
+    char *envp[] = {"ARBITER_LISTEN_DATABASE_URL=host=c", NULL};
+    struct loaded l;
+    load(&l, ARGC(plain), plain, NULL);
+    cr_assert(eq(str, (char *)cfg_listen_url(&l.c), "host=a"));
+    load(&l, ARGC(pooled), pooled, NULL);
+    cr_assert(eq(ptr, (void *)cfg_listen_url(&l.c), NULL)); /* polling */
+    load(&l, ARGC(direct), direct, NULL);
+    cr_assert(eq(str, (char *)cfg_listen_url(&l.c), "host=b"));
+    load(&l, ARGC(pooled), pooled, envp);
+    cr_assert(eq(str, (char *)cfg_listen_url(&l.c), "host=c"));
+}
+
 Test(cfg, empty_environment_values_are_unset)
 {
     char *argv[] = {"arbiterd", NULL};
